@@ -1,0 +1,242 @@
+//! [`BootstrapClient`]: talks to "the bootstrap cluster" rather than to one member.
+//!
+//! It tries its addresses in order (configured seeds first, then members it learned from
+//! `ClusterInfo`), each with a short connect timeout, keeps the connection that worked, and
+//! retries transient refusals (no leader yet, member cut off) with backoff until a deadline.
+//! Writes may land on any member: followers forward them to the leader.
+
+use std::time::Duration;
+
+use super::{ClientError, FrameConnection};
+use crate::raft::ClusterSecret;
+use crate::record::{Deregistration, PeerRecord};
+use crate::registry::PeerEntry;
+use crate::wire::{ClusterInfo, PeerPage, Request, Response};
+
+/// Default time to wait for a TCP connection to one member.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default time to wait for one reply.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default total time spent retrying transient failures.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(10);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(800);
+
+/// Timeouts and credentials of a [`BootstrapClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// How long transient failures are retried before the last error is returned.
+    pub retry_for: Duration,
+    /// Needed only for member-only and admin requests.
+    pub secret: Option<ClusterSecret>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            retry_for: DEFAULT_RETRY_FOR,
+            secret: None,
+        }
+    }
+}
+
+/// A client of the bootstrap cluster with fallback across members.
+pub struct BootstrapClient {
+    seeds: Vec<String>,
+    learned: Vec<String>,
+    conn: Option<FrameConnection>,
+    options: ClientOptions,
+}
+
+impl BootstrapClient {
+    /// A client that will try `seeds` in order.
+    pub fn new(seeds: Vec<String>, options: ClientOptions) -> Self {
+        Self {
+            seeds,
+            learned: Vec::new(),
+            conn: None,
+            options,
+        }
+    }
+
+    /// Every address this client would try, configured seeds first, then learned members.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut all = self.seeds.clone();
+        for a in &self.learned {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        all
+    }
+
+    /// Member addresses learned from the cluster (the dynamic bootstrap list).
+    pub fn learned(&self) -> &[String] {
+        &self.learned
+    }
+
+    /// Adds addresses to try after the configured ones (e.g. a saved member list).
+    pub fn add_learned(&mut self, addrs: impl IntoIterator<Item = String>) {
+        for a in addrs {
+            if !self.learned.contains(&a) {
+                self.learned.push(a);
+            }
+        }
+    }
+
+    /// The member the client is connected to, if any.
+    pub fn connected_to(&self) -> Option<&str> {
+        self.conn.as_ref().map(FrameConnection::addr)
+    }
+
+    /// Sends `request` to some member, falling back and retrying as described above.
+    ///
+    /// # Errors
+    /// Final server refusals at once; otherwise the last error once `retry_for` has passed.
+    pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.options.retry_for;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let err = match self.call_once(request.clone()).await {
+                Ok(resp) => return Ok(resp),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            if tokio::time::Instant::now() + backoff > deadline {
+                return Err(err);
+            }
+            tracing::debug!(error = %err, "bootstrap call failed, retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn call_once(&mut self, request: Request) -> Result<Response, ClientError> {
+        let timeout = self.options.request_timeout;
+        if let Some(conn) = self.conn.as_mut() {
+            match conn.call(request.clone(), timeout).await {
+                Err(e) if e.is_connection() => self.conn = None,
+                Err(ClientError::Server(reply)) if reply.code.is_transient() => {
+                    // This member cannot serve right now; let the next attempt pick another.
+                    self.conn = None;
+                    return Err(ClientError::Server(reply));
+                }
+                other => return other,
+            }
+        }
+        let mut last = String::from("no addresses configured");
+        let addrs = self.addresses();
+        for addr in &addrs {
+            match self.open(addr).await {
+                Ok(mut conn) => match conn.call(request.clone(), timeout).await {
+                    Err(e) if e.is_connection() => last = e.to_string(),
+                    other => {
+                        self.conn = Some(conn);
+                        return other;
+                    }
+                },
+                Err(e) if e.is_connection() => last = e.to_string(),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::AllUnreachable {
+            tried: addrs.join(","),
+            last,
+        })
+    }
+
+    async fn open(&self, addr: &str) -> Result<FrameConnection, ClientError> {
+        let mut conn = FrameConnection::connect(addr, self.options.connect_timeout).await?;
+        if let Some(secret) = &self.options.secret {
+            conn.authenticate(secret, self.options.request_timeout).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Registers or renews a signed record; returns whether it replaced an older one.
+    ///
+    /// # Errors
+    /// As [`Self::call`]; refusals such as `stale_seq` or `not_owner` are `Server` errors.
+    pub async fn register(&mut self, record: PeerRecord) -> Result<bool, ClientError> {
+        match self.call(Request::Register { record }).await? {
+            Response::Registered { replaced } => Ok(replaced),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes the caller's own record.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn deregister(&mut self, deregistration: Deregistration) -> Result<(), ClientError> {
+        match self.call(Request::Deregister { deregistration }).await? {
+            Response::Removed => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A random, subnet-diverse sample of live peers.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn get_peers(
+        &mut self,
+        limit: Option<u32>,
+        exclude: Vec<String>,
+        linearizable: bool,
+    ) -> Result<Vec<PeerEntry>, ClientError> {
+        let request = Request::GetPeers {
+            limit,
+            exclude,
+            linearizable,
+        };
+        match self.call(request).await? {
+            Response::Peers { peers } => Ok(peers),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of the full listing.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn list_page(&mut self, after: Option<String>, limit: Option<u32>) -> Result<PeerPage, ClientError> {
+        match self.call(Request::ListPeers { after, limit }).await? {
+            Response::PeerPage(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The cluster's members and leader; remembers the members' addresses for fallback.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn cluster_info(&mut self) -> Result<ClusterInfo, ClientError> {
+        match self.call(Request::ClusterInfo).await? {
+            Response::ClusterInfo(info) => {
+                self.add_learned(info.members.iter().map(|m| m.addr.clone()));
+                Ok(info)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends an admin request (needs the cluster secret in the options).
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn admin(&mut self, request: Request) -> Result<(), ClientError> {
+        match self.call(request).await? {
+            Response::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(resp: Response) -> ClientError {
+    ClientError::Unexpected(format!("{resp:?}"))
+}

@@ -1,0 +1,27 @@
+//! peerchain: blockchain nodes that find each other through a Raft-replicated cluster of
+//! bootstrap servers.
+//!
+//! # Layout
+//! - [`wire`]: length-prefixed MessagePack frames and the bootstrap protocol's messages.
+//! - [`record`]: node identities and ed25519-signed peer records.
+//! - [`registry`]: the peer registry kept in redb tables, and the commands that change it.
+//! - [`raft`]: openraft storage (log, state machine, snapshots) and the member network.
+//! - [`bootstrap`]: a bootstrap member: accept loop, request handling, group commit,
+//!   expiry, the seed chapter's JSON-lines protocol.
+//! - [`client`]: the one bootstrap client, with fallback across members.
+//! - [`ctl`]: the operator commands behind `peerchain ctl`.
+
+pub mod bootstrap;
+pub mod client;
+pub mod ctl;
+pub mod raft;
+pub mod record;
+pub mod registry;
+pub mod wire;
+
+/// Milliseconds since the Unix epoch by this machine's clock.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,32 @@
+//! The Raft side of a bootstrap member: plain tokio, no actors, testable on its own.
+//!
+//! Layout:
+//! - [`type_config`]: openraft's type parameters for the registry.
+//! - [`log_store`]: the Raft log, vote and committed id in `raft-log.redb`.
+//! - [`state_machine_store`]: the applied registry in `state.redb`, plus snapshots.
+//! - [`snapshot_file`]: the streamed snapshot file format.
+//! - [`raft_network`]: RPCs to other members over authenticated frame connections.
+//! - [`member_auth`]: the HMAC challenge that proves knowledge of the cluster secret.
+//! - [`raft_settings`]: timeouts, including per-member disjoint election windows.
+
+pub mod log_store;
+pub mod member_auth;
+pub mod raft_network;
+pub mod raft_settings;
+pub mod snapshot_file;
+pub mod state_machine_store;
+pub mod type_config;
+
+pub use log_store::LogStore;
+pub use member_auth::ClusterSecret;
+pub use raft_network::NetworkFactory;
+pub use state_machine_store::StateMachineStore;
+pub use type_config::{RegistryRaft, RegistryResponse, TypeConfig};
+
+/// A member's Raft id.
+pub type MemberId = u64;
+
+/// Wraps a displayable error so openraft's error helpers accept it.
+pub(crate) fn any_err(e: impl std::fmt::Display) -> openraft::AnyError {
+    openraft::AnyError::error(e.to_string())
+}

@@ -1,0 +1,41 @@
+//! Signed peer records: who a node is (its ed25519 key), where it listens, and how long that
+//! claim holds.
+//!
+//! Layout:
+//! - [`node_identity`]: a node's key pair, loaded from or created in its data directory.
+//! - [`peer_record`]: the signed record a node registers, and its verification.
+//! - [`deregistration`]: the owner's signed request to remove its record.
+//! - [`peer_address`]: the `host:port` a peer listens on, validated, and its subnet group.
+//! - [`record_error`]: why a record or deregistration was refused.
+
+pub mod deregistration;
+pub mod node_identity;
+pub mod peer_address;
+pub mod peer_record;
+pub mod record_error;
+
+pub use deregistration::Deregistration;
+pub use node_identity::NodeIdentity;
+pub use peer_address::PeerAddress;
+pub use peer_record::{NodeId, PeerRecord};
+pub use record_error::RecordError;
+
+use sha2::{Digest, Sha256};
+
+/// The bytes a signature covers: a domain tag, then every field length-prefixed or fixed-width,
+/// so that no two different field lists ever produce the same bytes.
+fn signing_bytes(domain: &str, network_id: &str, address: &str, seq: u64, expires_at_ms: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + network_id.len() + address.len());
+    for field in [domain, network_id, address] {
+        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&expires_at_ms.to_be_bytes());
+    out
+}
+
+/// A node's id: the sha256 of its ed25519 public key.
+pub fn node_id_of(public_key: &[u8]) -> NodeId {
+    NodeId(Sha256::digest(public_key).into())
+}

@@ -1,0 +1,46 @@
+//! The peer registry: the replicated state that Raft commands change, kept in redb tables so
+//! that millions of records never have to sit in memory.
+//!
+//! Layout:
+//! - [`peer_entry`]: what is stored per address (a signed record, or a legacy unsigned one).
+//! - [`registry_command`]: the commands Raft replicates and their outcomes.
+//! - [`registry_writer`]: applies commands inside a redb write transaction (deterministic).
+//! - [`registry_reader`]: sampling, paging and lookups inside a redb read transaction.
+//! - [`registry_db`]: the shared, swappable handle to the registry database.
+//! - [`registry_tables`]: the table definitions both share.
+
+pub mod peer_entry;
+pub mod registry_command;
+pub mod registry_db;
+pub mod registry_reader;
+pub mod registry_tables;
+pub mod registry_writer;
+
+pub use peer_entry::{LegacyRecord, PeerEntry};
+pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
+pub use registry_db::RegistryDb;
+pub use registry_reader::RegistryReader;
+pub use registry_writer::RegistryWriter;
+
+/// Default number of peers in a GET_PEERS sample.
+pub const DEFAULT_SAMPLE_SIZE: usize = 100;
+/// Largest GET_PEERS sample served.
+pub const MAX_SAMPLE_SIZE: usize = 1000;
+/// Largest page of the operator listing.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// A registry read or write failed in the store underneath.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry storage error: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("corrupt registry entry {key:?}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl RegistryError {
+    /// Wraps any redb error.
+    pub fn db(e: impl Into<redb::Error>) -> Self {
+        Self::Storage(e.into())
+    }
+}

@@ -1,0 +1,146 @@
+//! The bootstrap protocol: every [`Request`] a client, node or member may send, and every
+//! [`Response`]. `docs/protocol.md` describes each with its errors.
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use super::ErrorReply;
+use crate::raft::TypeConfig;
+use crate::record::{Deregistration, PeerRecord};
+use crate::registry::{CommandOutcome, PeerEntry, RegistryCommand};
+
+/// Version of this protocol, reported in [`ClusterInfo`].
+pub const WIRE_VERSION: u16 = 1;
+
+/// One frame's body: a caller-chosen id echoed in the reply, and the message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+/// A request to a bootstrap member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Register or renew a signed record. Replies `Registered`.
+    Register { record: PeerRecord },
+    /// Remove the caller's own signed record. Replies `Removed`.
+    Deregister { deregistration: Deregistration },
+    /// A random, subnet-diverse sample of live peers. Replies `Peers`.
+    GetPeers {
+        /// How many (default 100, at most 1,000).
+        limit: Option<u32>,
+        /// Addresses left out (the caller's own).
+        #[serde(default)]
+        exclude: Vec<String>,
+        /// Read through the leader after confirming leadership, instead of from local state.
+        #[serde(default)]
+        linearizable: bool,
+    },
+    /// One page of every record, in address order. Replies `PeerPage`.
+    ListPeers { after: Option<String>, limit: Option<u32> },
+    /// The cluster's members and leader. Replies `ClusterInfo`.
+    ClusterInfo,
+    /// Opens member authentication. Replies `AuthChallenge`.
+    AuthHello {
+        #[serde(with = "serde_bytes")]
+        client_nonce: Vec<u8>,
+    },
+    /// Completes member authentication. Replies `AuthOk`.
+    AuthProof {
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
+    /// Member only: verified commands forwarded to the leader. Replies `Outcomes`.
+    Forward { commands: Vec<RegistryCommand> },
+    /// Member only: Raft AppendEntries.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    /// Member only: Raft RequestVote.
+    Vote(VoteRequest<u64>),
+    /// Member only: one chunk of a Raft snapshot.
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Admin (authenticated): add a non-voting member. Replies `Done`.
+    AddLearner { member_id: u64, addr: String },
+    /// Admin (authenticated): make a learner a voter. Replies `Done`.
+    Promote { member_id: u64 },
+    /// Admin (authenticated): remove a member (voter or learner). Replies `Done`.
+    RemoveMember { member_id: u64 },
+}
+
+impl Request {
+    /// Whether this request needs a connection authenticated with the cluster secret.
+    pub fn needs_member_auth(&self) -> bool {
+        matches!(
+            self,
+            Self::Forward { .. }
+                | Self::AppendEntries(_)
+                | Self::Vote(_)
+                | Self::InstallSnapshot(_)
+                | Self::AddLearner { .. }
+                | Self::Promote { .. }
+                | Self::RemoveMember { .. }
+        )
+    }
+}
+
+/// A reply from a bootstrap member.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Response {
+    Registered { replaced: bool },
+    Removed,
+    Peers { peers: Vec<PeerEntry> },
+    PeerPage(PeerPage),
+    ClusterInfo(ClusterInfo),
+    AuthChallenge {
+        #[serde(with = "serde_bytes")]
+        server_nonce: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        server_proof: Vec<u8>,
+    },
+    AuthOk,
+    Outcomes { outcomes: Vec<CommandOutcome> },
+    AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Done,
+    Error(ErrorReply),
+}
+
+/// A page of the full listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerPage {
+    pub peers: Vec<PeerEntry>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// One bootstrap member as seen by the member answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub addr: String,
+    pub voter: bool,
+}
+
+/// The cluster as seen by the member answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub wire_version: u16,
+    pub network_id: String,
+    /// The member that answered.
+    pub member_id: u64,
+    pub leader_id: Option<u64>,
+    pub leader_addr: Option<String>,
+    pub term: u64,
+    pub members: Vec<MemberInfo>,
+    pub last_applied_index: Option<u64>,
+    pub peer_count: u64,
+}

@@ -1,0 +1,28 @@
+//! The one wire format every peerchain process speaks: MessagePack bodies in length-prefixed
+//! frames over TCP.
+//!
+//! ```text
+//!  0               4                                   4 + len
+//!  +---------------+-----------------------------------+
+//!  | len: u32 (BE) | MessagePack body (named fields)   |
+//!  +---------------+-----------------------------------+
+//!                    len <= max_frame_length (default 1 MiB), enforced on read and on write
+//! ```
+//!
+//! A body is an [`Envelope`]: a request id chosen by the caller plus one message, so that a
+//! connection can pipeline requests and match replies that come back in any order.
+//!
+//! Layout:
+//! - [`frame_codec`]: bytes ⇄ frames ⇄ typed values ([`FrameCodec`]).
+//! - [`message`]: the bootstrap protocol's requests and responses.
+//! - [`wire_error`]: typed error codes carried in replies, and decode errors.
+
+pub mod frame_codec;
+pub mod message;
+pub mod wire_error;
+
+pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MEMBER_MAX_FRAME_LENGTH};
+pub use message::{
+    ClusterInfo, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION,
+};
+pub use wire_error::{DecodeError, ErrorCode, ErrorReply};
