@@ -57,6 +57,13 @@ impl StateMachineStore {
         // A half-built replacement from an interrupted snapshot install is just dropped.
         let _ = fs::remove_file(db_path.with_extension("redb.new"));
         let db = RegistryDb::open(&db_path).map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
+        let create_meta = || -> Result<(), redb::Error> {
+            let txn = db.current().begin_write()?;
+            txn.open_table(SM_META)?;
+            txn.commit()?;
+            Ok(())
+        };
+        create_meta().map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
         Ok(Self {
             db,
             db_path,
