@@ -1,1 +1,172 @@
-fn main() {}
+//! The `peerchain` binary: parses the command line, sets up logging and signals, and hands
+//! over to the library.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use peerchain::bootstrap::{self, BootstrapConfig};
+use peerchain::ctl::{self, CtlArgs};
+use peerchain::raft::ClusterSecret;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "peerchain", version, about = "Blockchain nodes and the replicated bootstrap cluster they find each other through")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a bootstrap member.
+    Bootstrap(BootstrapArgs),
+    /// Operator commands against the bootstrap cluster.
+    Ctl(CtlArgs),
+}
+
+/// Flags override the TOML file given with --config; unset flags keep the file's values.
+#[derive(Args)]
+struct BootstrapArgs {
+    /// TOML file with any of the settings below.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// This member's id (≥ 1).
+    #[arg(long)]
+    id: Option<u64>,
+    /// Address to listen on (default 0.0.0.0:$BOOTSTRAP_PORT, or 0.0.0.0:4000).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Every initial member as id=host:port,id=host:port,...
+    #[arg(long)]
+    initial_cluster: Option<String>,
+    /// Join an existing cluster (wait for `ctl cluster add-learner`) instead of forming one.
+    #[arg(long)]
+    join: bool,
+    /// Address other members reach this one at (needed with --join).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Directory for the Raft log, registry and snapshots.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// File holding the cluster secret.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// Network id records must be signed for.
+    #[arg(long)]
+    network_id: Option<String>,
+    /// Applied entries between snapshots.
+    #[arg(long)]
+    snapshot_every: Option<u64>,
+}
+
+impl BootstrapArgs {
+    fn into_config(self) -> anyhow::Result<BootstrapConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => {
+                let mut c = BootstrapConfig::default();
+                if let Ok(port) = std::env::var("BOOTSTRAP_PORT") {
+                    c.listen = format!("0.0.0.0:{port}");
+                }
+                c
+            }
+        };
+        if let Some(v) = self.id {
+            c.id = v;
+        }
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = self.initial_cluster {
+            c.initial_cluster = BootstrapConfig::parse_initial_cluster(&v).map_err(anyhow::Error::msg)?;
+        }
+        if c.initial_cluster.is_empty() && !self.join {
+            // A lone member: a one-member cluster on its listen address.
+            c.initial_cluster = vec![(c.id, c.listen.replace("0.0.0.0", "127.0.0.1"))];
+        }
+        c.join |= self.join;
+        if self.advertise.is_some() {
+            c.advertise = self.advertise;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if self.cluster_secret_file.is_some() {
+            c.cluster_secret_file = self.cluster_secret_file;
+        }
+        if let Some(v) = self.network_id {
+            c.network_id = v;
+        }
+        if let Some(v) = self.snapshot_every {
+            c.snapshot_every = v;
+        }
+        c.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(c)
+    }
+}
+
+fn cluster_secret(config: &BootstrapConfig) -> anyhow::Result<ClusterSecret> {
+    if let Some(path) = &config.cluster_secret_file {
+        return Ok(ClusterSecret::from_file(path)?);
+    }
+    match std::env::var("PEERCHAIN_CLUSTER_SECRET") {
+        Ok(s) => Ok(ClusterSecret::new(s.as_bytes())?),
+        Err(_) => bail!("no cluster secret: pass --cluster-secret-file FILE or set PEERCHAIN_CLUSTER_SECRET"),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("PEERCHAIN_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Bootstrap(args) => {
+                let config = args.into_config()?;
+                let secret = cluster_secret(&config)?;
+                let listener = tokio::net::TcpListener::bind(&config.listen)
+                    .await
+                    .with_context(|| format!("binding {}", config.listen))?;
+                bootstrap::run(config, secret, listener, shutdown_signal()).await?;
+                Ok(())
+            }
+            Command::Ctl(args) => {
+                let mut out = std::io::stdout();
+                ctl::run(args, &mut out).await?;
+                Ok(())
+            }
+        }
+    })
+}

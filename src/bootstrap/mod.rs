@@ -1,1 +1,163 @@
-//! bootstrap
+//! A bootstrap member: one of the 3–5 servers that replicate the peer registry.
+//!
+//! ```text
+//!  client / node / seed client.go          other members
+//!        │  frames or JSON lines                │ Raft RPCs (authenticated frames)
+//!        ▼                                      ▼
+//!   Connection ──► RequestHandler ──► Proposer ──► openraft ──► LogStore (raft-log.redb)
+//!        │              │   (group commit,  ▲ forward          │
+//!        │              │    forward to     │ to leader        ▼
+//!        │              ▼    leader)        │           StateMachineStore (state.redb,
+//!        │          RegistryDb ◄────────────┴─────────── snapshots/) ◄── ExpiryTask
+//!        └── reads answered locally (or via the leader when linearizable)
+//! ```
+//!
+//! Layout:
+//! - [`bootstrap_config`]: [`BootstrapConfig`].
+//! - [`member`]: [`Member`], the shared state of a running member.
+//! - [`connection`]: accepts one TCP connection and picks its protocol.
+//! - [`request_handler`]: answers framed requests.
+//! - [`legacy_protocol`]: the seed chapter's JSON lines.
+//! - [`proposer`]: group commit and forwarding of writes.
+//! - [`leader_link`]: authenticated connections to the leader.
+//! - [`expiry_task`]: the leader's expiry sweep.
+//! - [`bootstrap_error`]: [`BootstrapError`].
+
+pub mod bootstrap_config;
+pub mod bootstrap_error;
+pub mod connection;
+pub mod expiry_task;
+pub mod leader_link;
+pub mod legacy_protocol;
+pub mod member;
+pub mod proposer;
+pub mod request_handler;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use bootstrap_config::BootstrapConfig;
+pub use bootstrap_error::BootstrapError;
+pub use connection::Connection;
+pub use expiry_task::ExpiryTask;
+pub use leader_link::LeaderLink;
+pub use member::Member;
+pub use proposer::Proposer;
+pub use request_handler::RequestHandler;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::raft::{raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore};
+
+/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Runs a member on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight work finish and shuts Raft down.
+///
+/// # Errors
+/// Configuration, storage and Raft start-up errors.
+pub async fn run(
+    config: BootstrapConfig,
+    secret: ClusterSecret,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BootstrapError> {
+    config.validate().map_err(BootstrapError::Config)?;
+    let storage_err = |e: &dyn std::fmt::Display| BootstrapError::Storage {
+        dir: config.data_dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(&e))?;
+    let log = LogStore::open(&config.data_dir.join("raft-log.redb")).map_err(|e| storage_err(&e))?;
+    let sm = StateMachineStore::open(&config.data_dir).map_err(|e| storage_err(&e))?;
+    let registry = sm.registry();
+    let raft_config = raft_settings::raft_config(config.id, config.snapshot_every)
+        .map_err(|e| BootstrapError::Config(e.to_string()))?;
+    let raft = RegistryRaft::new(config.id, raft_config, NetworkFactory::new(secret.clone()), log, sm)
+        .await
+        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    form_cluster(&raft, &config).await?;
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let leader_link = Arc::new(LeaderLink::new(secret.clone()));
+    let proposer = Proposer::spawn(raft.clone(), leader_link.clone(), &tracker, cancel.clone());
+    let member = Arc::new(Member {
+        config,
+        raft: raft.clone(),
+        registry,
+        secret,
+        proposer,
+        leader_link,
+    });
+    tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracing::info!(
+        id = member.id(),
+        addr = ?listener.local_addr().ok(),
+        data_dir = %member.config.data_dir.display(),
+        "bootstrap member started"
+    );
+
+    tokio::select! {
+        _ = accept_loop(&listener, &member, &tracker, &cancel) => {}
+        _ = shutdown => tracing::info!("shutting down"),
+    }
+    drop(listener);
+    cancel.cancel();
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+        tracing::warn!("some tasks did not finish within 5 s");
+    }
+    if let Err(e) = raft.shutdown().await {
+        tracing::warn!(error = %e, "raft shutdown");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Initialises the cluster on first start. Every initial member proposes the same membership
+/// (openraft accepts that); a member that already has state, or that joins later, skips it.
+async fn form_cluster(raft: &RegistryRaft, config: &BootstrapConfig) -> Result<(), BootstrapError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    if initialized || config.join {
+        return Ok(());
+    }
+    let members = request_handler::initial_members(&config.initial_cluster);
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!("initialised a new cluster"),
+        Err(e) => tracing::info!(reason = %e, "cluster already initialised"),
+    }
+    Ok(())
+}
+
+async fn accept_loop(listener: &TcpListener, member: &Arc<Member>, tracker: &TaskTracker, cancel: &CancellationToken) {
+    let slots = Arc::new(Semaphore::new(member.config.max_connections));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing");
+            drop(stream);
+            continue;
+        };
+        let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
+        tracker.spawn(async move {
+            conn.run().await;
+            drop(permit);
+        });
+    }
+}

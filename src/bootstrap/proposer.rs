@@ -1,0 +1,167 @@
+//! [`Proposer`]: group commit. Commands from every connection queue here; each Raft entry
+//! carries every command that queued while the previous entries were being committed, so
+//! one fsync (per member) covers many registrations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::LeaderLink;
+use crate::raft::{MemberId, RegistryRaft};
+use crate::registry::{CommandOutcome, RegistryBatch, RegistryCommand};
+use crate::wire::{ErrorCode, ErrorReply, Request, Response};
+
+/// Most commands in one Raft entry (keeps an entry well under the member frame limit).
+pub const MAX_BATCH: usize = 256;
+/// Entries proposed but not yet committed at once.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// Commands waiting to be proposed before callers are made to wait.
+const QUEUE_DEPTH: usize = 16 * MAX_BATCH;
+/// How long a proposal may take before the caller is told to retry.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Pending {
+    command: RegistryCommand,
+    reply: oneshot::Sender<Result<CommandOutcome, ErrorReply>>,
+}
+
+/// The handle through which request handlers propose commands.
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Proposer {
+    /// Starts the batching task on `tracker`; it stops when `cancel` fires.
+    pub fn spawn(raft: RegistryRaft, link: Arc<LeaderLink>, tracker: &TaskTracker, cancel: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        tracker.spawn(run(raft, link, rx, tracker.clone(), cancel));
+        Self { tx }
+    }
+
+    /// Proposes one command and waits until it is committed and applied (or refused).
+    ///
+    /// # Errors
+    /// An [`ErrorReply`]: transient ones (`no_leader`, `unavailable`) may be retried.
+    pub async fn propose(&self, command: RegistryCommand) -> Result<CommandOutcome, ErrorReply> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending { command, reply })
+            .await
+            .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?;
+        rx.await
+            .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?
+    }
+}
+
+async fn run(
+    raft: RegistryRaft,
+    link: Arc<LeaderLink>,
+    mut rx: mpsc::Receiver<Pending>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = rx.recv() => match p { Some(p) => p, None => return },
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (raft, link) = (raft.clone(), link.clone());
+        tracker.spawn(async move {
+            let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+            let n = commands.len();
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, submit(&raft, &link, commands)).await {
+                Ok(r) => r,
+                Err(_) => Err(ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
+                )),
+            };
+            match result {
+                Ok(outcomes) if outcomes.len() == n => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Ok(outcomes) => {
+                    let e = ErrorReply::new(ErrorCode::Internal, format!("{} outcomes for {n} commands", outcomes.len()));
+                    replies.into_iter().for_each(|r| drop(r.send(Err(e.clone()))));
+                }
+                Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.clone())))),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Commits `commands` as one entry here if this member leads, or through the leader.
+async fn submit(
+    raft: &RegistryRaft,
+    link: &LeaderLink,
+    commands: Vec<RegistryCommand>,
+) -> Result<Vec<CommandOutcome>, ErrorReply> {
+    match write_local(raft, commands.clone()).await {
+        Err(WriteError::NotLeader(Some((_, addr)))) => {
+            match link.call(&addr, Request::Forward { commands }, WRITE_TIMEOUT).await {
+                Ok(Response::Outcomes { outcomes }) => Ok(outcomes),
+                Ok(other) => Err(ErrorReply::new(ErrorCode::Internal, format!("leader replied {other:?}"))),
+                Err(crate::client::ClientError::Server(reply)) => Err(reply),
+                Err(e) => Err(ErrorReply::new(ErrorCode::Unavailable, format!("cannot reach leader at {addr}: {e}"))),
+            }
+        }
+        Err(WriteError::NotLeader(None)) => Err(no_leader()),
+        Err(WriteError::Reply(e)) => Err(e),
+        Ok(outcomes) => Ok(outcomes),
+    }
+}
+
+/// Why a local write did not happen.
+pub enum WriteError {
+    /// Another member leads (its id and address), or none is known.
+    NotLeader(Option<(MemberId, String)>),
+    Reply(ErrorReply),
+}
+
+/// Commits `commands` as one entry if this member is the leader.
+///
+/// # Errors
+/// [`WriteError::NotLeader`] with the leader to forward to, or a final [`ErrorReply`].
+pub async fn write_local(raft: &RegistryRaft, commands: Vec<RegistryCommand>) -> Result<Vec<CommandOutcome>, WriteError> {
+    let batch = RegistryBatch {
+        now_ms: crate::unix_ms(),
+        commands,
+    };
+    match raft.client_write(batch).await {
+        Ok(resp) => Ok(resp.data.outcomes),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(WriteError::NotLeader(
+            f.leader_id.zip(f.leader_node.map(|n| n.addr)),
+        )),
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+            Err(WriteError::Reply(ErrorReply::new(ErrorCode::Membership, e.to_string())))
+        }
+        Err(RaftError::Fatal(f)) => Err(WriteError::Reply(ErrorReply::new(
+            ErrorCode::Storage,
+            format!("this member's raft has stopped: {f}"),
+        ))),
+    }
+}
+
+pub fn no_leader() -> ErrorReply {
+    ErrorReply::new(ErrorCode::NoLeader, "no leader is known yet; retry shortly")
+}

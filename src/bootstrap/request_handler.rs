@@ -1,0 +1,240 @@
+//! [`RequestHandler`]: answers one framed request on behalf of a connection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+use rand::Rng;
+
+use super::member::storage_reply;
+use super::proposer::{no_leader, write_local, WriteError};
+use super::Member;
+use crate::raft::{ClusterSecret, MemberId};
+use crate::registry::{CommandOutcome, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE};
+use crate::wire::{ErrorCode, ErrorReply, PeerPage, Request, Response};
+
+/// How long an admin request forwarded to the leader may take (adding a learner waits for it
+/// to catch up).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a read forwarded to the leader may take.
+const FORWARDED_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Per-connection state: who is on the other end and whether it proved the cluster secret.
+pub struct RequestHandler {
+    member: Arc<Member>,
+    peer_ip: IpAddr,
+    authenticated: bool,
+    nonces: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl RequestHandler {
+    pub fn new(member: Arc<Member>, peer_ip: IpAddr) -> Self {
+        Self {
+            member,
+            peer_ip,
+            authenticated: false,
+            nonces: None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Handles the authentication handshake; returns `None` for every other request.
+    pub fn handle_auth(&mut self, request: &Request) -> Option<Response> {
+        match request {
+            Request::AuthHello { client_nonce } => {
+                let server_nonce = ClusterSecret::nonce();
+                let server_proof = self.member.secret.server_proof(client_nonce, &server_nonce);
+                self.nonces = Some((client_nonce.clone(), server_nonce.clone()));
+                Some(Response::AuthChallenge {
+                    server_nonce,
+                    server_proof,
+                })
+            }
+            Request::AuthProof { proof } => {
+                let ok = self
+                    .nonces
+                    .take()
+                    .is_some_and(|(cn, sn)| self.member.secret.verify_client(&cn, &sn, proof));
+                if ok {
+                    self.authenticated = true;
+                    Some(Response::AuthOk)
+                } else {
+                    tracing::warn!(peer = %self.peer_ip, "member authentication failed");
+                    Some(Response::Error(ErrorReply::new(
+                        ErrorCode::Unauthenticated,
+                        "authentication failed: wrong cluster secret",
+                    )))
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Answers any request other than the handshake. Member-only requests must already have
+    /// been checked against [`Self::is_authenticated`].
+    pub async fn handle(member: Arc<Member>, request: Request) -> Response {
+        match serve(&member, request).await {
+            Ok(r) => r,
+            Err(e) => Response::Error(e),
+        }
+    }
+}
+
+async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, ErrorReply> {
+    let m = member;
+    match request {
+        Request::Register { record } => {
+            m.check_disk()?;
+            record.verify(&m.config.network_id).map_err(ErrorReply::from)?;
+            let max_ttl = u64::try_from(m.config.max_ttl.as_millis()).unwrap_or(u64::MAX);
+            record.check_expiry(crate::unix_ms(), max_ttl).map_err(ErrorReply::from)?;
+            match m.proposer.propose(RegistryCommand::Register(record)).await? {
+                CommandOutcome::Registered { replaced } => Ok(Response::Registered { replaced }),
+                other => outcome_error(other),
+            }
+        }
+        Request::Deregister { deregistration } => {
+            m.check_disk()?;
+            deregistration.verify(&m.config.network_id).map_err(ErrorReply::from)?;
+            match m.proposer.propose(RegistryCommand::Deregister(deregistration)).await? {
+                CommandOutcome::Removed => Ok(Response::Removed),
+                other => outcome_error(other),
+            }
+        }
+        Request::GetPeers {
+            limit,
+            exclude,
+            linearizable,
+        } => get_peers(m, limit, exclude, linearizable).await,
+        Request::ListPeers { after, limit } => {
+            let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE);
+            let (peers, next) = m
+                .registry
+                .read(move |r| r.page(after.as_deref(), limit))
+                .await
+                .map_err(storage_reply)?;
+            Ok(Response::PeerPage(PeerPage { peers, next }))
+        }
+        Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
+        Request::Forward { commands } => match write_local(&m.raft, commands).await {
+            Ok(outcomes) => Ok(Response::Outcomes { outcomes }),
+            Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(ErrorCode::NoLeader, "this member is no longer the leader")),
+            Err(WriteError::Reply(e)) => Err(e),
+        },
+        Request::AppendEntries(rpc) => Ok(Response::AppendEntries(m.raft.append_entries(rpc).await)),
+        Request::Vote(rpc) => Ok(Response::Vote(m.raft.vote(rpc).await)),
+        Request::InstallSnapshot(rpc) => Ok(Response::InstallSnapshot(m.raft.install_snapshot(rpc).await)),
+        admin @ (Request::AddLearner { .. } | Request::Promote { .. } | Request::RemoveMember { .. }) => {
+            membership(m, admin).await
+        }
+        Request::AuthHello { .. } | Request::AuthProof { .. } => Err(ErrorReply::new(
+            ErrorCode::BadRequest,
+            "authentication messages are handled by the connection",
+        )),
+    }
+}
+
+fn clamp(limit: Option<u32>, default: usize, max: usize) -> usize {
+    limit.map_or(default, |l| (l as usize).clamp(1, max))
+}
+
+fn outcome_error(outcome: CommandOutcome) -> Result<Response, ErrorReply> {
+    match outcome {
+        CommandOutcome::Refused(e) => Err(e),
+        other => Err(ErrorReply::new(ErrorCode::Internal, format!("unexpected outcome {other:?}"))),
+    }
+}
+
+async fn get_peers(
+    m: &Arc<Member>,
+    limit: Option<u32>,
+    exclude: Vec<String>,
+    linearizable: bool,
+) -> Result<Response, ErrorReply> {
+    if linearizable {
+        match m.raft.ensure_linearizable().await {
+            Ok(_) => {}
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                let addr = f.leader_node.map(|n| n.addr).ok_or_else(no_leader)?;
+                let request = Request::GetPeers {
+                    limit,
+                    exclude,
+                    linearizable: true,
+                };
+                return m
+                    .leader_link
+                    .call(&addr, request, FORWARDED_READ_TIMEOUT)
+                    .await
+                    .map_err(|e| ErrorReply::new(ErrorCode::Unavailable, format!("linearizable read via leader failed: {e}")));
+            }
+            Err(e) => return Err(ErrorReply::new(ErrorCode::Unavailable, format!("cannot confirm leadership: {e}"))),
+        }
+    }
+    let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE);
+    let start: u64 = rand::thread_rng().gen();
+    let now = crate::unix_ms();
+    let peers = m
+        .registry
+        .read(move |r| r.sample(limit, &exclude, now, start))
+        .await
+        .map_err(storage_reply)?;
+    Ok(Response::Peers { peers })
+}
+
+async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, ErrorReply> {
+    if !m.is_leader() {
+        let (_, addr) = m.leader().ok_or_else(no_leader)?;
+        return m
+            .leader_link
+            .call(&addr, request, ADMIN_TIMEOUT)
+            .await
+            .map_err(|e| match e {
+                crate::client::ClientError::Server(reply) => reply,
+                other => ErrorReply::new(ErrorCode::Unavailable, format!("forwarding to leader {addr}: {other}")),
+            });
+    }
+    let result = match request {
+        Request::AddLearner { member_id, addr } => {
+            crate::record::PeerAddress::parse(&addr).map_err(ErrorReply::from)?;
+            m.raft.add_learner(member_id, BasicNode::new(addr), true).await
+        }
+        Request::Promote { member_id } => {
+            m.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([member_id])), false)
+                .await
+        }
+        Request::RemoveMember { member_id } => {
+            let is_voter = voters(m).contains(&member_id);
+            let change = if is_voter {
+                ChangeMembers::RemoveVoters(BTreeSet::from([member_id]))
+            } else {
+                ChangeMembers::RemoveNodes(BTreeSet::from([member_id]))
+            };
+            m.raft.change_membership(change, false).await
+        }
+        other => return Err(ErrorReply::new(ErrorCode::BadRequest, format!("not an admin request: {other:?}"))),
+    };
+    match result {
+        Ok(_) => Ok(Response::Done),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(no_leader()),
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+            Err(ErrorReply::new(ErrorCode::Membership, e.to_string()))
+        }
+        Err(RaftError::Fatal(f)) => Err(ErrorReply::new(ErrorCode::Storage, f.to_string())),
+    }
+}
+
+fn voters(m: &Member) -> BTreeSet<MemberId> {
+    m.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+}
+
+/// The initial membership from the configuration.
+pub fn initial_members(m: &[(MemberId, String)]) -> BTreeMap<MemberId, BasicNode> {
+    m.iter().map(|(id, addr)| (*id, BasicNode::new(addr.clone()))).collect()
+}

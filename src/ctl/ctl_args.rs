@@ -1,0 +1,81 @@
+//! [`CtlArgs`]: the `peerchain ctl` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::bootstrap::bootstrap_config::DEFAULT_NETWORK_ID;
+
+/// Options shared by every ctl command.
+#[derive(Debug, Clone, Args)]
+pub struct CtlArgs {
+    /// Bootstrap members to try, in order (`host:port,host:port`).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:4000", env = "PEERCHAIN_BOOTSTRAP")]
+    pub bootstrap: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Network id that records are signed for.
+    #[arg(long, default_value = DEFAULT_NETWORK_ID, global = true)]
+    pub network_id: String,
+    /// Cluster secret file (needed by `cluster add-learner|promote|remove`).
+    #[arg(long, global = true)]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The cluster secret itself (prefer the file; never printed).
+    #[arg(long, env = "PEERCHAIN_CLUSTER_SECRET", hide_env_values = true, global = true)]
+    pub cluster_secret: Option<String>,
+    /// Seconds to wait for a TCP connection to one member before trying the next.
+    #[arg(long, default_value_t = 1.0, global = true)]
+    pub connect_timeout: f64,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlCommand {
+    /// Register ADDR with a record signed by the key in --key (created if absent).
+    Register {
+        address: String,
+        /// Seconds until the record expires unless renewed.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        #[arg(long, default_value = "peerchain-ctl.key")]
+        key: PathBuf,
+    },
+    /// Show a random sample of peers, or every peer with --all.
+    Peers {
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Page through the whole registry.
+        #[arg(long)]
+        all: bool,
+        /// Read through the leader after it confirms its leadership.
+        #[arg(long)]
+        linearizable: bool,
+    },
+    /// Remove ADDR (signed by the key that registered it).
+    Remove {
+        address: String,
+        #[arg(long, default_value = "peerchain-ctl.key")]
+        key: PathBuf,
+    },
+    /// Show the members and the leader, or change the membership.
+    Cluster {
+        #[command(subcommand)]
+        action: Option<ClusterAction>,
+    },
+}
+
+/// Membership changes.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClusterAction {
+    /// Show members and leader (the default).
+    Info,
+    /// Add member ID at ADDR as a non-voting learner; waits until it has caught up.
+    AddLearner { id: u64, addr: String },
+    /// Make learner ID a voter.
+    Promote { id: u64 },
+    /// Remove member ID (voter or learner).
+    Remove { id: u64 },
+}

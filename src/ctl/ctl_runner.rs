@@ -1,0 +1,157 @@
+//! [`run`]: executes a ctl command and prints its result.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::{ClusterAction, CtlArgs, CtlCommand};
+use crate::client::{BootstrapClient, ClientError, ClientOptions};
+use crate::raft::ClusterSecret;
+use crate::record::NodeIdentity;
+use crate::registry::PeerEntry;
+use crate::wire::{ClusterInfo, Request};
+
+/// Admin requests may wait for a learner to catch up.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a ctl command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs `args`, writing its output to `out`.
+///
+/// # Errors
+/// Client, I/O and usage errors.
+pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
+    let secret = args
+        .cluster_secret_file
+        .as_deref()
+        .map(ClusterSecret::from_file)
+        .transpose()?
+        .map(Ok)
+        .or_else(|| args.cluster_secret.as_deref().map(|s| ClusterSecret::new(s.as_bytes())))
+        .transpose()?;
+    let mut options = ClientOptions {
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout.max(0.01)),
+        ..ClientOptions::default()
+    };
+    if matches!(args.command, CtlCommand::Cluster { action: Some(ref a) } if !matches!(a, ClusterAction::Info)) {
+        options.secret = Some(secret.ok_or_else(|| {
+            CtlError::Usage("membership changes need --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET".into())
+        })?);
+        options.request_timeout = ADMIN_TIMEOUT;
+    }
+    let mut client = BootstrapClient::new(args.bootstrap.clone(), options);
+    match args.command {
+        CtlCommand::Register { address, ttl, key } => {
+            let id = NodeIdentity::load_or_create(&key)?;
+            let now = crate::unix_ms();
+            let record = id.sign_record(&args.network_id, &address, now, now + ttl * 1000);
+            let replaced = client.register(record).await?;
+            print(out, args.json, &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced}),
+                &format!("registered {address} as node {}", id.node_id()))
+        }
+        CtlCommand::Remove { address, key } => {
+            let id = NodeIdentity::load_or_create(&key)?;
+            client
+                .deregister(id.sign_deregistration(&args.network_id, &address, crate::unix_ms()))
+                .await?;
+            print(out, args.json, &serde_json::json!({"removed": address}), &format!("removed {address}"))
+        }
+        CtlCommand::Peers { limit, all, linearizable } => {
+            let peers = if all {
+                let mut all_peers = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = client.list_page(after, limit.or(Some(1000))).await?;
+                    all_peers.extend(page.peers);
+                    match page.next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+                all_peers
+            } else {
+                client.get_peers(limit, Vec::new(), linearizable).await?
+            };
+            print_peers(out, args.json, &peers)
+        }
+        CtlCommand::Cluster { action } => match action.unwrap_or(ClusterAction::Info) {
+            ClusterAction::Info => {
+                let info = client.cluster_info().await?;
+                print_cluster(out, args.json, &info)
+            }
+            ClusterAction::AddLearner { id, addr } => {
+                client.admin(Request::AddLearner { member_id: id, addr: addr.clone() }).await?;
+                print(out, args.json, &serde_json::json!({"added_learner": id, "addr": addr}), &format!("member {id} added as learner at {addr}"))
+            }
+            ClusterAction::Promote { id } => {
+                client.admin(Request::Promote { member_id: id }).await?;
+                print(out, args.json, &serde_json::json!({"promoted": id}), &format!("member {id} is now a voter"))
+            }
+            ClusterAction::Remove { id } => {
+                client.admin(Request::RemoveMember { member_id: id }).await?;
+                print(out, args.json, &serde_json::json!({"removed_member": id}), &format!("member {id} removed"))
+            }
+        },
+    }
+}
+
+fn print(out: &mut dyn Write, json: bool, value: &serde_json::Value, text: &str) -> Result<(), CtlError> {
+    if json {
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "{text}")?;
+    }
+    Ok(())
+}
+
+fn print_peers(out: &mut dyn Write, json: bool, peers: &[PeerEntry]) -> Result<(), CtlError> {
+    if json {
+        let v = serde_json::to_value(peers).map_err(std::io::Error::other)?;
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "{:<28} {:<8} {:<18} {:>15}", "ADDRESS", "KIND", "NODE", "EXPIRES_IN_S")?;
+    let now = crate::unix_ms();
+    for p in peers {
+        let (kind, node) = match p {
+            PeerEntry::Signed(r) => ("signed", r.node_id.to_string()[..16].to_string()),
+            PeerEntry::Legacy(_) => ("legacy", "-".to_string()),
+        };
+        let ttl = p.expires_at_ms().saturating_sub(now) / 1000;
+        writeln!(out, "{:<28} {:<8} {:<18} {:>15}", p.address(), kind, node, ttl)?;
+    }
+    writeln!(out, "{} peers", peers.len())?;
+    Ok(())
+}
+
+fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<(), CtlError> {
+    if json {
+        let v = serde_json::to_value(info).map_err(std::io::Error::other)?;
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "network {}  term {}  leader {}  peers {}  (answered by member {})",
+        info.network_id,
+        info.term,
+        info.leader_id.map_or("none".to_string(), |l| l.to_string()),
+        info.peer_count,
+        info.member_id
+    )?;
+    writeln!(out, "{:<4} {:<24} {:<8} {}", "ID", "ADDRESS", "ROLE", "")?;
+    for m in &info.members {
+        let role = if m.voter { "voter" } else { "learner" };
+        let lead = if Some(m.id) == info.leader_id { "leader" } else { "" };
+        writeln!(out, "{:<4} {:<24} {:<8} {}", m.id, m.addr, role, lead)?;
+    }
+    Ok(())
+}
