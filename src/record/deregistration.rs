@@ -14,11 +14,11 @@ const DEREGISTER_DOMAIN: &str = "peerchain/deregister/v1";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deregistration {
     pub node_id: NodeId,
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::record::hex_bytes")]
     pub public_key: Vec<u8>,
     pub address: String,
     pub seq: u64,
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::record::hex_bytes")]
     pub signature: Vec<u8>,
 }
 

@@ -9,6 +9,7 @@
 //! - [`record_error`]: why a record or deregistration was refused.
 
 pub mod deregistration;
+pub mod hex_bytes;
 pub mod node_identity;
 pub mod peer_address;
 pub mod peer_record;

@@ -11,7 +11,7 @@ const RECORD_DOMAIN: &str = "peerchain/record/v1";
 
 /// A node's id: sha256 of its ed25519 public key, shown as hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct NodeId(#[serde(with = "serde_bytes")] pub [u8; 32]);
+pub struct NodeId(#[serde(with = "crate::record::hex_bytes")] pub [u8; 32]);
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -32,14 +32,14 @@ impl fmt::Debug for NodeId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRecord {
     pub node_id: NodeId,
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::record::hex_bytes")]
     pub public_key: Vec<u8>,
     pub address: String,
     /// Version of this node's record: a register with a larger seq replaces a smaller one.
     pub seq: u64,
     /// Unix time in milliseconds after which the record is dropped unless renewed.
     pub expires_at_ms: u64,
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "crate::record::hex_bytes")]
     pub signature: Vec<u8>,
 }
 

@@ -1,0 +1,319 @@
+//! The bootstrap cluster as users run it: real `peerchain bootstrap` processes on loopback.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use peerchain::client::{BootstrapClient, ClientError};
+use peerchain::record::NodeIdentity;
+use peerchain::registry::PeerEntry;
+use support::{eventually, Cluster, NETWORK};
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn signed(id: &NodeIdentity, addr: &str) -> peerchain::record::PeerRecord {
+    let now = peerchain::unix_ms();
+    id.sign_record(NETWORK, addr, now, now + HOUR_MS)
+}
+
+/// Every address stored on member `id`, read from its local state (stale-OK listing).
+async fn addresses_on(cluster: &Cluster, id: u64) -> Result<BTreeSet<String>> {
+    let mut client = cluster.client_of(id);
+    let mut out = BTreeSet::new();
+    let mut after = None;
+    loop {
+        let page = client.list_page(after, Some(1000)).await?;
+        out.extend(page.peers.iter().map(|p| p.address().to_string()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+async fn holds_all(cluster: &Cluster, id: u64, want: &BTreeSet<String>) -> Result<bool> {
+    let have = addresses_on(cluster, id).await?;
+    let missing: Vec<_> = want.difference(&have).take(5).collect();
+    if !missing.is_empty() {
+        anyhow::bail!("member {id} lacks {} of {} (e.g. {missing:?})", want.difference(&have).count(), want.len());
+    }
+    Ok(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_through_any_member_are_readable_from_every_member() -> Result<()> {
+    let cluster = Cluster::start(3, &[]).await?;
+    let mut want = BTreeSet::new();
+    for id in 1..=3u64 {
+        for k in 0..3 {
+            let addr = format!("127.0.{id}.{k}:7000");
+            cluster.client_of(id).register(signed(&NodeIdentity::generate(), &addr)).await?;
+            want.insert(addr);
+        }
+    }
+    for id in 1..=3 {
+        // A linearizable read through any member sees every acknowledged write at once.
+        let peers = cluster.client_of(id).get_peers(Some(1000), vec![], true).await?;
+        let got: BTreeSet<String> = peers.iter().map(|p| p.address().to_string()).collect();
+        assert_eq!(got, want, "linearizable read via member {id}");
+        eventually(Duration::from_secs(5), "local state catches up", || holds_all(&cluster, id, &want)).await?;
+    }
+    // The caller is left out of its own sample, and the sample size is honoured.
+    let excluded = "127.0.1.0:7000".to_string();
+    let sample = cluster.client_of(2).get_peers(Some(4), vec![excluded.clone()], false).await?;
+    assert_eq!(sample.len(), 4);
+    assert!(sample.iter().all(|p| p.address() != excluded));
+    let info = cluster.info(1).await?;
+    assert_eq!(info.members.len(), 3);
+    assert!(info.leader_id.is_some());
+    assert_eq!(info.peer_count, 9);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8u32 {
+        let mut client = BootstrapClient::new(cluster.addrs(), support::quick_options());
+        let (acked, stop) = (acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut failures = 0u32;
+            for k in 0..100_000u32 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let addr = format!("127.10.{w}.{}:{}", k % 250, 1000 + k / 250);
+                // A fresh key per address: a node holds one record, so re-using a key would
+                // move its record rather than add one.
+                match client.register(signed(&NodeIdentity::generate(), &addr)).await {
+                    Ok(_) => {
+                        acked.lock().expect("lock").insert(addr);
+                    }
+                    Err(_) => failures += 1,
+                }
+            }
+            failures
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = acked.lock().expect("lock").len();
+    cluster.kill(leader);
+    let killed_at = Instant::now();
+    let new_leader = cluster.wait_leader(Duration::from_secs(15)).await?;
+    ensure!(new_leader != leader, "a survivor must take over");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut failures = 0;
+    for w in writers {
+        failures += w.await?;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    ensure!(acked.len() > before_kill, "writes resumed after the kill");
+    eprintln!(
+        "acked {} registrations ({} before the kill, {failures} failed calls); new leader {new_leader} after {:?}",
+        acked.len(),
+        before_kill,
+        killed_at.elapsed()
+    );
+    // Every acknowledged registration is on both survivors ...
+    for id in (1..=3).filter(|i| *i != leader) {
+        eventually(Duration::from_secs(10), "survivor holds every acked write", || holds_all(&cluster, id, &acked)).await?;
+    }
+    // ... and on the killed member once it is back.
+    cluster.spawn(leader, false)?;
+    eventually(Duration::from_secs(20), "restarted member holds every acked write", || {
+        holds_all(&cluster, leader, &acked)
+    })
+    .await?;
+    // No phantom records: everything stored was written by us.
+    let stored = addresses_on(&cluster, new_leader).await?;
+    ensure!(stored.iter().all(|a| a.starts_with("127.10.")), "phantom record found");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_member_catches_up_from_a_snapshot() -> Result<()> {
+    let mut cluster = Cluster::start(3, &["--snapshot-every", "20"]).await?;
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    let lagging = (1..=3).find(|i| *i != leader).context("a follower")?;
+    cluster.kill(lagging);
+    let mut client = cluster.client();
+    let mut want = BTreeSet::new();
+    for k in 0..300u32 {
+        let addr = format!("127.20.{}.{}:9000", k / 250, k % 250);
+        client.register(signed(&NodeIdentity::generate(), &addr)).await?;
+        want.insert(addr);
+    }
+    let snapshots = cluster.member(leader).data_dir.join("snapshots");
+    let snap_files = std::fs::read_dir(&snapshots)?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+        .count();
+    ensure!(snap_files >= 1, "leader built a snapshot");
+    cluster.spawn(lagging, false)?;
+    eventually(Duration::from_secs(20), "lagging member catches up", || holds_all(&cluster, lagging, &want)).await?;
+    ensure!(
+        cluster.log(lagging).contains("installing snapshot"),
+        "the lagging member caught up through a snapshot, not the log"
+    );
+    // After the install it keeps applying new writes from the log.
+    let addr = "127.20.9.9:9000".to_string();
+    client.register(signed(&NodeIdentity::generate(), &addr)).await?;
+    want.insert(addr);
+    eventually(Duration::from_secs(10), "new write reaches it", || holds_all(&cluster, lagging, &want)).await?;
+    // And a restart from its own snapshot + log keeps everything.
+    cluster.kill(lagging);
+    cluster.spawn(lagging, false)?;
+    eventually(Duration::from_secs(20), "state survives restart", || holds_all(&cluster, lagging, &want)).await?;
+    Ok(())
+}
+
+fn ctl_ok(out: &std::process::Output) -> Result<String> {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        out.status.success(),
+        "ctl failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fourth_member_added_as_learner_promoted_then_a_member_removed() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    let secret = support::path_str(&cluster.secret_file);
+    cluster.client().register(signed(&NodeIdentity::generate(), "127.30.0.1:1")).await?;
+    let addr4 = cluster.spawn_joining(4)?;
+    ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "add-learner", "4", &addr4])?)?;
+    let info = cluster.info(1).await?;
+    ensure!(info.members.iter().any(|m| m.id == 4 && !m.voter), "4 is a learner: {info:?}");
+    ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "promote", "4"])?)?;
+    let info = cluster.info(2).await?;
+    ensure!(info.members.iter().filter(|m| m.voter).count() == 4, "4 voters: {info:?}");
+    // The new member holds the data written before it joined.
+    let want = BTreeSet::from(["127.30.0.1:1".to_string()]);
+    eventually(Duration::from_secs(10), "member 4 has the registry", || holds_all(&cluster, 4, &want)).await?;
+    // Remove the current leader: the rest elect a new one and keep serving writes.
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "remove", &leader.to_string()])?)?;
+    let json = ctl_ok(&cluster.ctl(&["--json", "cluster"])?)?;
+    ensure!(json.contains("\"members\""), "json output: {json}");
+    let survivor = (1..=4).find(|i| *i != leader).context("survivor")?;
+    eventually(Duration::from_secs(15), "membership without the removed member", || async {
+        let info = cluster.info(survivor).await?;
+        Ok(info.members.len() == 3 && info.members.iter().all(|m| m.id != leader) && info.leader_id.is_some_and(|l| l != leader))
+    })
+    .await?;
+    cluster.kill(leader);
+    cluster.client().register(signed(&NodeIdentity::generate(), "127.30.0.2:1")).await?;
+    // Without the secret, membership changes are refused.
+    let denied = cluster.ctl(&["cluster", "remove", "2"])?;
+    ensure!(!denied.status.success(), "membership change without the secret must fail");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_cleanly_and_state_survives() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    cluster.client().register(signed(&NodeIdentity::generate(), "127.40.0.1:1")).await?;
+    for id in 1..=3 {
+        let status = cluster.terminate(id)?;
+        ensure!(status.success(), "member {id} exited with {status}");
+    }
+    for id in 1..=3 {
+        cluster.spawn(id, false)?;
+    }
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let peers = cluster.client().get_peers(None, vec![], true).await?;
+    ensure!(peers.iter().any(|p| p.address() == "127.40.0.1:1"), "record survived a full restart");
+    Ok(())
+}
+
+fn server_code(e: ClientError) -> Option<peerchain::wire::ErrorCode> {
+    match e {
+        ClientError::Server(reply) => Some(reply.code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_stale_requests_are_refused() -> Result<()> {
+    use peerchain::wire::ErrorCode;
+    let cluster = Cluster::start(3, &[]).await?;
+    let mut client = cluster.client();
+    let owner = NodeIdentity::generate();
+    let thief = NodeIdentity::generate();
+    let addr = "127.50.0.1:7000";
+    let now = peerchain::unix_ms();
+    client.register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS)).await?;
+    // Same or older seq: refused.
+    let same = client.register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS)).await;
+    assert_eq!(same.err().and_then(server_code), Some(ErrorCode::StaleSeq));
+    let older = client.register(owner.sign_record(NETWORK, addr, now - 1, now + HOUR_MS)).await;
+    assert_eq!(older.err().and_then(server_code), Some(ErrorCode::StaleSeq));
+    // Another key cannot take the address while the record lives.
+    let taken = client.register(thief.sign_record(NETWORK, addr, now + 5, now + HOUR_MS)).await;
+    assert_eq!(taken.err().and_then(server_code), Some(ErrorCode::NotOwner));
+    // Deregistration signed by the wrong key: refused.
+    let wrong_key = client.deregister(thief.sign_deregistration(NETWORK, addr, now + 10)).await;
+    assert_eq!(wrong_key.err().and_then(server_code), Some(ErrorCode::NotOwner));
+    // Claiming the owner's id with the thief's key does not verify.
+    let mut forged = thief.sign_deregistration(NETWORK, addr, now + 10);
+    forged.node_id = owner.node_id();
+    assert_eq!(client.deregister(forged).await.err().and_then(server_code), Some(ErrorCode::InvalidRecord));
+    forged = thief.sign_deregistration(NETWORK, addr, now + 10);
+    forged.node_id = owner.node_id();
+    forged.public_key = owner.public_key().to_vec();
+    assert_eq!(client.deregister(forged).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    // A tampered record and a record for another network do not verify.
+    let mut tampered = owner.sign_record(NETWORK, addr, now + 20, now + HOUR_MS);
+    tampered.expires_at_ms += 1;
+    assert_eq!(client.register(tampered).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    let other_net = owner.sign_record("other-network", addr, now + 20, now + HOUR_MS);
+    assert_eq!(client.register(other_net).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    // A replayed old deregistration cannot remove a newer record.
+    let old_dereg = owner.sign_deregistration(NETWORK, addr, now - 5);
+    assert_eq!(client.deregister(old_dereg).await.err().and_then(server_code), Some(ErrorCode::StaleSeq));
+    // The record is intact, and its owner can still remove it.
+    let peers = client.get_peers(None, vec![], true).await?;
+    ensure!(peers.iter().any(|p| matches!(p, PeerEntry::Signed(r) if r.node_id == owner.node_id())));
+    client.deregister(owner.sign_deregistration(NETWORK, addr, now + 30)).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
+    use peerchain::client::FrameConnection;
+    use peerchain::raft::ClusterSecret;
+    use peerchain::wire::{ErrorCode, Request};
+    let cluster = Cluster::start(3, &[]).await?;
+    let term_before = cluster.info(1).await?.term;
+    // A vote request with a huge term would depose the leader if it were accepted.
+    let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(term_before + 100, 9), None);
+    let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
+    let refused = conn.call(Request::Vote(vote.clone()), Duration::from_secs(2)).await;
+    assert_eq!(refused.err().and_then(server_code), Some(ErrorCode::Unauthenticated));
+    // The connection is closed after the refusal.
+    assert!(conn.call(Request::ClusterInfo, Duration::from_secs(2)).await.is_err());
+    // A wrong secret fails the handshake.
+    let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
+    let wrong = ClusterSecret::new(b"not-the-cluster-secret-at-all")?;
+    let auth = conn.authenticate(&wrong, Duration::from_secs(2)).await;
+    assert!(matches!(auth, Err(ClientError::Auth { .. })), "{auth:?}");
+    // Admin requests need the secret too.
+    let mut conn = FrameConnection::connect(&cluster.addr(2), Duration::from_secs(1)).await?;
+    let admin = conn.call(Request::RemoveMember { member_id: 1 }, Duration::from_secs(2)).await;
+    assert_eq!(admin.err().and_then(server_code), Some(ErrorCode::Unauthenticated));
+    let info = cluster.info(1).await?;
+    assert_eq!(info.members.len(), 3);
+    assert!(info.term < term_before + 100, "the forged vote changed nothing");
+    Ok(())
+}

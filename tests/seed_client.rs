@@ -1,0 +1,165 @@
+//! The seed chapter's own `client.go`, built unchanged, against a real 3-member cluster whose
+//! member 1 listens on 127.0.0.1:4000 (the address `client.go` hard-codes as `localhost:4000`).
+//!
+//! Go resolves `localhost` from /etc/hosts and sorts the answers by RFC 6724, so where
+//! /etc/hosts also maps `::1` to localhost it dials `[::1]:4000` first; nothing listens there,
+//! the connection is refused at once, and Go's dialer then starts the IPv4 fallback
+//! immediately (`dialParallel` resets its fallback timer to 0 when the primary fails), so
+//! listening on 127.0.0.1:4000 alone is enough. The test refuses to run if something else
+//! holds `[::1]:4000`, since `client.go` would then talk to that instead.
+
+mod support;
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use peerchain::record::NodeIdentity;
+use peerchain::registry::PeerEntry;
+use support::{eventually, Cluster, NETWORK};
+
+const SEED_PORT: u16 = 4000;
+const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/baseline/build-seed-server.sh");
+const PREFIX: &str = "Response dari server: ";
+
+/// Builds `seed-client` (and the other seed tools) into `out`; fails loudly without Go.
+fn build_seed_tools(out: &Path) -> Result<PathBuf> {
+    let has_go = std::process::Command::new("go")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ensure!(
+        has_go,
+        "the Go toolchain is missing: this test builds the seed chapter's client.go, \
+         so run `apt-get update && apt-get install -y golang-go` first"
+    );
+    let output = std::process::Command::new("bash")
+        .arg(BUILD_SCRIPT)
+        .arg(out)
+        .output()
+        .with_context(|| format!("running {BUILD_SCRIPT}"))?;
+    ensure!(
+        output.status.success(),
+        "{BUILD_SCRIPT} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let client = out.join("seed-client");
+    ensure!(client.exists(), "{BUILD_SCRIPT} did not produce {}", client.display());
+    Ok(client)
+}
+
+/// Fails clearly if port 4000 is taken (client.go cannot be pointed anywhere else).
+fn check_port_free() -> Result<()> {
+    if let Err(e) = StdListener::bind(("127.0.0.1", SEED_PORT)) {
+        bail!("127.0.0.1:{SEED_PORT} is not free ({e}); client.go always dials localhost:{SEED_PORT}, so stop whatever holds it");
+    }
+    if std::net::TcpStream::connect_timeout(&([0u16, 0, 0, 0, 0, 0, 0, 1], SEED_PORT).into(), Duration::from_millis(300)).is_ok() {
+        bail!("something listens on [::1]:{SEED_PORT}; client.go (dialing localhost) may reach it instead of the cluster");
+    }
+    Ok(())
+}
+
+/// Runs `seed-client ARGS` and returns its stdout line without the "Response dari server: "
+/// prefix.
+async fn seed_client(bin: &Path, args: &[&str]) -> Result<String> {
+    let started = Instant::now();
+    let run = tokio::process::Command::new(bin).args(args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .with_context(|| format!("seed-client {args:?} hung"))??;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    eprintln!("seed-client {} -> {stdout:?} ({:?})", args.join(" "), started.elapsed());
+    ensure!(out.status.success(), "seed-client {args:?} exited with {}", out.status);
+    match stdout.strip_prefix(PREFIX) {
+        Some(reply) => Ok(reply.to_string()),
+        None => bail!(
+            "seed-client {args:?} printed {stdout:?} (stderr {:?}), not a server response",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Whether member `id`'s local (non-linearizable) sample holds a legacy entry for `address`.
+async fn has_legacy(cluster: &Cluster, id: u64, address: &str) -> Result<bool> {
+    let peers = cluster.client_of(id).get_peers(Some(1000), Vec::new(), false).await?;
+    Ok(peers
+        .iter()
+        .any(|p| matches!(p, PeerEntry::Legacy(r) if r.address == address)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
+    let test_started = Instant::now();
+    let tools = tempfile::tempdir()?;
+    let tools_dir = tools.path().to_path_buf();
+    let build = tokio::task::spawn_blocking(move || build_seed_tools(&tools_dir));
+
+    check_port_free()?;
+    let addrs = vec![
+        format!("127.0.0.1:{SEED_PORT}"),
+        format!("127.0.0.1:{}", support::free_port()),
+        format!("127.0.0.1:{}", support::free_port()),
+    ];
+    let cluster = Cluster::start_with_addrs(addrs, &[]).await?;
+    let client_go = build.await??;
+    eprintln!("cluster up and seed tools built after {:?}", test_started.elapsed());
+
+    // The chapter's register / get_peers / remove round, with its exact replies.
+    let addr = "localhost:3000";
+    assert_eq!(seed_client(&client_go, &["register", addr]).await?, "Peer registered successfully");
+
+    let first = seed_client(&client_go, &["get_peers"]).await?;
+    let entry = format!(r#"{{"address":"{addr}"}}"#);
+    if !first.contains(&entry) {
+        // Member 1 may be a follower that has not applied the entry yet.
+        eprintln!("NOTE: get_peers right after register did not show {addr} yet: {first}");
+        eventually(Duration::from_secs(5), "legacy get_peers showing the registration", || async {
+            Ok(seed_client(&client_go, &["get_peers"]).await?.contains(&entry))
+        })
+        .await?;
+    }
+    let list: serde_json::Value = serde_json::from_str(&first).context("get_peers reply is not JSON")?;
+    ensure!(list.is_array(), "get_peers reply is not a JSON array: {first}");
+
+    // Replicated: members 2 and 3 hold it in their own state (at least one is a follower
+    // that did not take the write).
+    for id in [2, 3] {
+        eventually(Duration::from_secs(10), &format!("member {id} seeing {addr}"), || has_legacy(&cluster, id, addr)).await?;
+    }
+
+    assert_eq!(seed_client(&client_go, &["register", addr]).await?, "Peer already registered");
+    assert_eq!(seed_client(&client_go, &["remove", addr]).await?, "Peer removed successfully");
+    assert_eq!(seed_client(&client_go, &["remove", addr]).await?, "Peer not found");
+    eventually(Duration::from_secs(10), "member 2 dropping the removed peer", || async {
+        Ok(!has_legacy(&cluster, 2, addr).await?)
+    })
+    .await?;
+
+    // A signed record cannot be removed (or overwritten) through the legacy protocol.
+    let signed_addr = "localhost:3001";
+    let identity = NodeIdentity::generate();
+    let expires = peerchain::unix_ms() + 3_600_000;
+    let record = identity.sign_record(NETWORK, signed_addr, peerchain::unix_ms(), expires);
+    cluster.client_of(2).register(record.clone()).await?;
+
+    let reply = seed_client(&client_go, &["remove", signed_addr]).await?;
+    assert_ne!(reply, "Peer removed successfully", "a legacy REMOVE deleted a signed record");
+    assert_ne!(reply, "Peer not found", "the signed record was not visible to member 1");
+    let reply = seed_client(&client_go, &["register", signed_addr]).await?;
+    assert_eq!(reply, "Peer already registered");
+
+    // Read through the leader: the signed record is still there, untouched.
+    let peers = cluster.client_of(2).get_peers(Some(1000), Vec::new(), true).await?;
+    let stored = peers.iter().find(|p| p.address() == signed_addr);
+    match stored {
+        Some(PeerEntry::Signed(r)) => assert_eq!(r, &record, "the signed record changed"),
+        other => panic!("signed record for {signed_addr} is gone or replaced: {other:?}"),
+    }
+
+    eprintln!("test body took {:?}", test_started.elapsed());
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Test harness: real `peerchain` processes on loopback, each in its own data directory.
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use peerchain::client::{BootstrapClient, ClientOptions};
+use peerchain::raft::ClusterSecret;
+use peerchain::wire::ClusterInfo;
+
+pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
+pub const NETWORK: &str = "peerchain-devnet";
+
+/// The built binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_peerchain"))
+}
+
+/// A free loopback port (bound and released; a race with other processes is unlikely).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// One member process.
+pub struct MemberProc {
+    pub id: u64,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub child: Option<Child>,
+    pub extra_args: Vec<String>,
+}
+
+/// A bootstrap cluster of real processes.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub members: Vec<MemberProc>,
+    pub initial: String,
+    pub secret_file: PathBuf,
+}
+
+impl Cluster {
+    /// Starts `n` members forming one cluster, with `extra` flags for each, and waits for a
+    /// leader.
+    pub async fn start(n: u64, extra: &[&str]) -> Result<Self> {
+        let addrs = (1..=n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        Self::start_with_addrs(addrs, extra).await
+    }
+
+    /// Like [`Self::start`], but member `i + 1` listens on `addrs[i]` (e.g. a fixed port).
+    pub async fn start_with_addrs(addrs: Vec<String>, extra: &[&str]) -> Result<Self> {
+        let n = addrs.len() as u64;
+        let dir = tempfile::tempdir()?;
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, SECRET)?;
+        let members: Vec<MemberProc> = (1..=n)
+            .zip(addrs)
+            .map(|(id, addr)| MemberProc {
+                id,
+                addr,
+                data_dir: dir.path().join(format!("m{id}")),
+                child: None,
+                extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect();
+        let initial = members
+            .iter()
+            .map(|m| format!("{}={}", m.id, m.addr))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Self {
+            dir,
+            members,
+            initial,
+            secret_file,
+        };
+        for id in 1..=n {
+            cluster.spawn(id, false)?;
+        }
+        cluster.wait_leader(Duration::from_secs(20)).await?;
+        Ok(cluster)
+    }
+
+    pub fn member(&self, id: u64) -> &MemberProc {
+        self.members.iter().find(|m| m.id == id).expect("no such member")
+    }
+
+    fn member_mut(&mut self, id: u64) -> &mut MemberProc {
+        self.members.iter_mut().find(|m| m.id == id).expect("no such member")
+    }
+
+    pub fn addr(&self, id: u64) -> String {
+        self.member(id).addr.clone()
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.addr.clone()).collect()
+    }
+
+    /// Starts member `id` (again); with `join`, as a new member waiting to be added.
+    pub fn spawn(&mut self, id: u64, join: bool) -> Result<()> {
+        let initial = self.initial.clone();
+        let secret = self.secret_file.clone();
+        let log_dir = self.dir.path().to_path_buf();
+        let m = self.member_mut(id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_dir.join(format!("m{id}.log")))?;
+        let mut cmd = Command::new(binary());
+        cmd.arg("bootstrap")
+            .args(["--id", &id.to_string(), "--listen", &m.addr])
+            .args(["--data-dir", &m.data_dir.display().to_string()])
+            .args(["--cluster-secret-file", &secret.display().to_string()]);
+        if join {
+            cmd.args(["--join", "--advertise", &m.addr]);
+        } else {
+            cmd.args(["--initial-cluster", &initial]);
+        }
+        cmd.args(&m.extra_args)
+            .env("PEERCHAIN_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        m.child = Some(cmd.spawn().context("spawning peerchain bootstrap")?);
+        Ok(())
+    }
+
+    /// Adds a new member process (not yet part of the membership) and starts it with --join.
+    pub fn spawn_joining(&mut self, id: u64) -> Result<String> {
+        let addr = format!("127.0.0.1:{}", free_port());
+        self.members.push(MemberProc {
+            id,
+            addr: addr.clone(),
+            data_dir: self.dir.path().join(format!("m{id}")),
+            child: None,
+            extra_args: self.members.first().map(|m| m.extra_args.clone()).unwrap_or_default(),
+        });
+        self.spawn(id, true)?;
+        Ok(addr)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.member_mut(id).child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self, id: u64) -> Result<std::process::ExitStatus> {
+        let Some(mut c) = self.member_mut(id).child.take() else {
+            bail!("member {id} not running")
+        };
+        signal(c.id(), "TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = c.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("member {id} did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGSTOP / SIGCONT.
+    pub fn pause(&self, id: u64) -> Result<()> {
+        let c = self.member(id).child.as_ref().context("not running")?;
+        signal(c.id(), "STOP")
+    }
+
+    pub fn resume(&self, id: u64) -> Result<()> {
+        let c = self.member(id).child.as_ref().context("not running")?;
+        signal(c.id(), "CONT")
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.member(id).child.is_some()
+    }
+
+    /// A client that talks only to member `id`.
+    pub fn client_of(&self, id: u64) -> BootstrapClient {
+        BootstrapClient::new(vec![self.addr(id)], quick_options())
+    }
+
+    /// A client with every running member as a seed.
+    pub fn client(&self) -> BootstrapClient {
+        let addrs = self.members.iter().filter(|m| m.child.is_some()).map(|m| m.addr.clone()).collect();
+        BootstrapClient::new(addrs, quick_options())
+    }
+
+    /// A client with the cluster secret (for admin requests).
+    pub fn admin_client(&self) -> Result<BootstrapClient> {
+        let addrs = self.members.iter().filter(|m| m.child.is_some()).map(|m| m.addr.clone()).collect();
+        let mut options = quick_options();
+        options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
+        options.request_timeout = Duration::from_secs(60);
+        Ok(BootstrapClient::new(addrs, options))
+    }
+
+    /// Waits until some running member reports a leader that is running; returns its id.
+    pub async fn wait_leader(&self, within: Duration) -> Result<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            for m in self.members.iter().filter(|m| m.child.is_some()) {
+                if let Ok(info) = self.client_of(m.id).cluster_info().await {
+                    if let Some(l) = info.leader_id {
+                        if self.members.iter().any(|x| x.id == l && x.child.is_some()) && self.confirms(l, l).await {
+                            return Ok(l);
+                        }
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no leader within {within:?}; logs in {}", self.dir.path().display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn confirms(&self, member: u64, leader: u64) -> bool {
+        matches!(self.client_of(member).cluster_info().await, Ok(ClusterInfo { leader_id: Some(l), .. }) if l == leader)
+    }
+
+    pub async fn info(&self, id: u64) -> Result<ClusterInfo> {
+        Ok(self.client_of(id).cluster_info().await?)
+    }
+
+    /// Runs `peerchain ctl --bootstrap <all> ARGS` and returns stdout.
+    pub fn ctl(&self, args: &[&str]) -> Result<std::process::Output> {
+        let out = Command::new(binary())
+            .arg("ctl")
+            .args(["--bootstrap", &self.addrs().join(",")])
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()?;
+        Ok(out)
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("m{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            if let Some(mut c) = m.child.take() {
+                let _ = signal(c.id(), "CONT");
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() || std::env::var_os("PEERCHAIN_KEEP_TEST_DIRS").is_some() {
+            let kept = self.dir.path().to_path_buf();
+            eprintln!("test cluster logs kept in {}", kept.display());
+            let tmp = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            let _ = tmp.keep();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status()?;
+    if !status.success() {
+        bail!("kill -{sig} {pid} failed");
+    }
+    Ok(())
+}
+
+pub fn quick_options() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(3),
+        retry_for: Duration::from_secs(10),
+        secret: None,
+    }
+}
+
+/// Polls `f` until it returns `Ok(true)` or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    loop {
+        match f().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() > deadline {
+            bail!("{what} did not happen within {within:?} (last error: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
