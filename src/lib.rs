@@ -10,10 +10,12 @@
 //!   expiry, the seed chapter's JSON-lines protocol.
 //! - [`client`]: the one bootstrap client, with fallback across members.
 //! - [`ctl`]: the operator commands behind `peerchain ctl`.
+//! - [`devnet`]: a whole local network on loopback (`peerchain devnet`).
 
 pub mod bootstrap;
 pub mod client;
 pub mod ctl;
+pub mod devnet;
 pub mod raft;
 pub mod record;
 pub mod registry;

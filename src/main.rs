@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use peerchain::bootstrap::{self, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
+use peerchain::devnet::{self, DevnetConfig};
 use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -23,6 +24,22 @@ enum Command {
     Bootstrap(BootstrapArgs),
     /// Operator commands against the bootstrap cluster.
     Ctl(CtlArgs),
+    /// A local network on loopback: 3 bootstrap members (port 4000 onwards) and a live status
+    /// table; Ctrl-C stops everything.
+    Devnet(DevnetArgs),
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+    /// Data directory (created if absent; reused if present).
+    #[arg(long, default_value = "devnet-data")]
+    data_dir: PathBuf,
+    /// Number of bootstrap members.
+    #[arg(long, default_value_t = 3)]
+    bootstraps: u64,
+    /// Port of bootstrap member 1; the others use the following ports.
+    #[arg(long, default_value_t = 4000)]
+    base_port: u16,
 }
 
 /// Flags override the TOML file given with --config; unset flags keep the file's values.
@@ -160,6 +177,17 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
                 bootstrap::run(config, secret, listener, shutdown_signal()).await?;
+                Ok(())
+            }
+            Command::Devnet(args) => {
+                let config = DevnetConfig {
+                    binary: std::env::current_exe()?,
+                    data_dir: args.data_dir,
+                    bootstraps: args.bootstraps,
+                    base_port: args.base_port,
+                    ..DevnetConfig::default()
+                };
+                devnet::run(config, shutdown_signal()).await?;
                 Ok(())
             }
             Command::Ctl(args) => {

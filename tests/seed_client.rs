@@ -20,7 +20,10 @@ use peerchain::registry::PeerEntry;
 use support::{eventually, Cluster, NETWORK};
 
 const SEED_PORT: u16 = 4000;
-const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/baseline/build-seed-server.sh");
+const BUILD_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/baseline/build-seed-server.sh"
+);
 const PREFIX: &str = "Response dari server: ";
 
 /// Builds `seed-client` (and the other seed tools) into `out`; fails loudly without Go.
@@ -48,7 +51,11 @@ fn build_seed_tools(out: &Path) -> Result<PathBuf> {
         String::from_utf8_lossy(&output.stderr)
     );
     let client = out.join("seed-client");
-    ensure!(client.exists(), "{BUILD_SCRIPT} did not produce {}", client.display());
+    ensure!(
+        client.exists(),
+        "{BUILD_SCRIPT} did not produce {}",
+        client.display()
+    );
     Ok(client)
 }
 
@@ -57,7 +64,12 @@ fn check_port_free() -> Result<()> {
     if let Err(e) = StdListener::bind(("127.0.0.1", SEED_PORT)) {
         bail!("127.0.0.1:{SEED_PORT} is not free ({e}); client.go always dials localhost:{SEED_PORT}, so stop whatever holds it");
     }
-    if std::net::TcpStream::connect_timeout(&([0u16, 0, 0, 0, 0, 0, 0, 1], SEED_PORT).into(), Duration::from_millis(300)).is_ok() {
+    if std::net::TcpStream::connect_timeout(
+        &([0u16, 0, 0, 0, 0, 0, 0, 1], SEED_PORT).into(),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+    {
         bail!("something listens on [::1]:{SEED_PORT}; client.go (dialing localhost) may reach it instead of the cluster");
     }
     Ok(())
@@ -67,13 +79,24 @@ fn check_port_free() -> Result<()> {
 /// prefix.
 async fn seed_client(bin: &Path, args: &[&str]) -> Result<String> {
     let started = Instant::now();
-    let run = tokio::process::Command::new(bin).args(args).kill_on_drop(true).output();
+    let run = tokio::process::Command::new(bin)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
     let out = tokio::time::timeout(Duration::from_secs(20), run)
         .await
         .with_context(|| format!("seed-client {args:?} hung"))??;
     let stdout = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
-    eprintln!("seed-client {} -> {stdout:?} ({:?})", args.join(" "), started.elapsed());
-    ensure!(out.status.success(), "seed-client {args:?} exited with {}", out.status);
+    eprintln!(
+        "seed-client {} -> {stdout:?} ({:?})",
+        args.join(" "),
+        started.elapsed()
+    );
+    ensure!(
+        out.status.success(),
+        "seed-client {args:?} exited with {}",
+        out.status
+    );
     match stdout.strip_prefix(PREFIX) {
         Some(reply) => Ok(reply.to_string()),
         None => bail!(
@@ -85,7 +108,10 @@ async fn seed_client(bin: &Path, args: &[&str]) -> Result<String> {
 
 /// Whether member `id`'s local (non-linearizable) sample holds a legacy entry for `address`.
 async fn has_legacy(cluster: &Cluster, id: u64, address: &str) -> Result<bool> {
-    let peers = cluster.client_of(id).get_peers(Some(1000), Vec::new(), false).await?;
+    let peers = cluster
+        .client_of(id)
+        .get_peers(Some(1000), Vec::new(), false)
+        .await?;
     Ok(peers
         .iter()
         .any(|p| matches!(p, PeerEntry::Legacy(r) if r.address == address)))
@@ -106,37 +132,70 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
     ];
     let cluster = Cluster::start_with_addrs(addrs, &[]).await?;
     let client_go = build.await??;
-    eprintln!("cluster up and seed tools built after {:?}", test_started.elapsed());
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    eprintln!(
+        "cluster up (leader: member {leader}) and seed tools built after {:?}",
+        test_started.elapsed()
+    );
 
     // The chapter's register / get_peers / remove round, with its exact replies.
     let addr = "localhost:3000";
-    assert_eq!(seed_client(&client_go, &["register", addr]).await?, "Peer registered successfully");
+    assert_eq!(
+        seed_client(&client_go, &["register", addr]).await?,
+        "Peer registered successfully"
+    );
 
     let first = seed_client(&client_go, &["get_peers"]).await?;
     let entry = format!(r#"{{"address":"{addr}"}}"#);
     if !first.contains(&entry) {
         // Member 1 may be a follower that has not applied the entry yet.
         eprintln!("NOTE: get_peers right after register did not show {addr} yet: {first}");
-        eventually(Duration::from_secs(5), "legacy get_peers showing the registration", || async {
-            Ok(seed_client(&client_go, &["get_peers"]).await?.contains(&entry))
-        })
+        eventually(
+            Duration::from_secs(5),
+            "legacy get_peers showing the registration",
+            || async {
+                Ok(seed_client(&client_go, &["get_peers"])
+                    .await?
+                    .contains(&entry))
+            },
+        )
         .await?;
     }
-    let list: serde_json::Value = serde_json::from_str(&first).context("get_peers reply is not JSON")?;
-    ensure!(list.is_array(), "get_peers reply is not a JSON array: {first}");
+    let list: serde_json::Value =
+        serde_json::from_str(&first).context("get_peers reply is not JSON")?;
+    ensure!(
+        list.is_array(),
+        "get_peers reply is not a JSON array: {first}"
+    );
 
     // Replicated: members 2 and 3 hold it in their own state (at least one is a follower
     // that did not take the write).
     for id in [2, 3] {
-        eventually(Duration::from_secs(10), &format!("member {id} seeing {addr}"), || has_legacy(&cluster, id, addr)).await?;
+        eventually(
+            Duration::from_secs(10),
+            &format!("member {id} seeing {addr}"),
+            || has_legacy(&cluster, id, addr),
+        )
+        .await?;
     }
 
-    assert_eq!(seed_client(&client_go, &["register", addr]).await?, "Peer already registered");
-    assert_eq!(seed_client(&client_go, &["remove", addr]).await?, "Peer removed successfully");
-    assert_eq!(seed_client(&client_go, &["remove", addr]).await?, "Peer not found");
-    eventually(Duration::from_secs(10), "member 2 dropping the removed peer", || async {
-        Ok(!has_legacy(&cluster, 2, addr).await?)
-    })
+    assert_eq!(
+        seed_client(&client_go, &["register", addr]).await?,
+        "Peer already registered"
+    );
+    assert_eq!(
+        seed_client(&client_go, &["remove", addr]).await?,
+        "Peer removed successfully"
+    );
+    assert_eq!(
+        seed_client(&client_go, &["remove", addr]).await?,
+        "Peer not found"
+    );
+    eventually(
+        Duration::from_secs(10),
+        "member 2 dropping the removed peer",
+        || async { Ok(!has_legacy(&cluster, 2, addr).await?) },
+    )
     .await?;
 
     // A signed record cannot be removed (or overwritten) through the legacy protocol.
@@ -147,13 +206,22 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
     cluster.client_of(2).register(record.clone()).await?;
 
     let reply = seed_client(&client_go, &["remove", signed_addr]).await?;
-    assert_ne!(reply, "Peer removed successfully", "a legacy REMOVE deleted a signed record");
-    assert_ne!(reply, "Peer not found", "the signed record was not visible to member 1");
+    assert_ne!(
+        reply, "Peer removed successfully",
+        "a legacy REMOVE deleted a signed record"
+    );
+    assert_ne!(
+        reply, "Peer not found",
+        "the signed record was not visible to member 1"
+    );
     let reply = seed_client(&client_go, &["register", signed_addr]).await?;
     assert_eq!(reply, "Peer already registered");
 
     // Read through the leader: the signed record is still there, untouched.
-    let peers = cluster.client_of(2).get_peers(Some(1000), Vec::new(), true).await?;
+    let peers = cluster
+        .client_of(2)
+        .get_peers(Some(1000), Vec::new(), true)
+        .await?;
     let stored = peers.iter().find(|p| p.address() == signed_addr);
     match stored {
         Some(PeerEntry::Signed(r)) => assert_eq!(r, &record, "the signed record changed"),

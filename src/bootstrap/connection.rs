@@ -48,7 +48,10 @@ impl Connection {
         let mut first = [0u8; 1];
         let peeked = tokio::select! {
             _ = self.cancel.cancelled() => return,
-            r = tokio::time::timeout(FIRST_BYTE_TIMEOUT, self.stream.peek(&mut first)) => r,
+            r = tokio::time::timeout(
+                FIRST_BYTE_TIMEOUT.min(self.member.config.idle_timeout),
+                self.stream.peek(&mut first),
+            ) => r,
         };
         match peeked {
             Ok(Ok(1)) if first[0] == b'{' => {

@@ -48,7 +48,9 @@ impl Cluster {
     /// Starts `n` members forming one cluster, with `extra` flags for each, and waits for a
     /// leader.
     pub async fn start(n: u64, extra: &[&str]) -> Result<Self> {
-        let addrs = (1..=n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let addrs = (1..=n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
         Self::start_with_addrs(addrs, extra).await
     }
 
@@ -87,11 +89,17 @@ impl Cluster {
     }
 
     pub fn member(&self, id: u64) -> &MemberProc {
-        self.members.iter().find(|m| m.id == id).expect("no such member")
+        self.members
+            .iter()
+            .find(|m| m.id == id)
+            .expect("no such member")
     }
 
     fn member_mut(&mut self, id: u64) -> &mut MemberProc {
-        self.members.iter_mut().find(|m| m.id == id).expect("no such member")
+        self.members
+            .iter_mut()
+            .find(|m| m.id == id)
+            .expect("no such member")
     }
 
     pub fn addr(&self, id: u64) -> String {
@@ -139,7 +147,11 @@ impl Cluster {
             addr: addr.clone(),
             data_dir: self.dir.path().join(format!("m{id}")),
             child: None,
-            extra_args: self.members.first().map(|m| m.extra_args.clone()).unwrap_or_default(),
+            extra_args: self
+                .members
+                .first()
+                .map(|m| m.extra_args.clone())
+                .unwrap_or_default(),
         });
         self.spawn(id, true)?;
         Ok(addr)
@@ -194,13 +206,23 @@ impl Cluster {
 
     /// A client with every running member as a seed.
     pub fn client(&self) -> BootstrapClient {
-        let addrs = self.members.iter().filter(|m| m.child.is_some()).map(|m| m.addr.clone()).collect();
+        let addrs = self
+            .members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .map(|m| m.addr.clone())
+            .collect();
         BootstrapClient::new(addrs, quick_options())
     }
 
     /// A client with the cluster secret (for admin requests).
     pub fn admin_client(&self) -> Result<BootstrapClient> {
-        let addrs = self.members.iter().filter(|m| m.child.is_some()).map(|m| m.addr.clone()).collect();
+        let addrs = self
+            .members
+            .iter()
+            .filter(|m| m.child.is_some())
+            .map(|m| m.addr.clone())
+            .collect();
         let mut options = quick_options();
         options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
         options.request_timeout = Duration::from_secs(60);
@@ -214,14 +236,19 @@ impl Cluster {
             for m in self.members.iter().filter(|m| m.child.is_some()) {
                 if let Ok(info) = self.client_of(m.id).cluster_info().await {
                     if let Some(l) = info.leader_id {
-                        if self.members.iter().any(|x| x.id == l && x.child.is_some()) && self.confirms(l, l).await {
+                        if self.members.iter().any(|x| x.id == l && x.child.is_some())
+                            && self.confirms(l, l).await
+                        {
                             return Ok(l);
                         }
                     }
                 }
             }
             if Instant::now() > deadline {
-                bail!("no leader within {within:?}; logs in {}", self.dir.path().display());
+                bail!(
+                    "no leader within {within:?}; logs in {}",
+                    self.dir.path().display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -270,7 +297,9 @@ impl Drop for Cluster {
 }
 
 fn signal(pid: u32, sig: &str) -> Result<()> {
-    let status = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status()?;
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()?;
     if !status.success() {
         bail!("kill -{sig} {pid} failed");
     }

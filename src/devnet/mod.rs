@@ -1,0 +1,81 @@
+//! `peerchain devnet`: a whole local network on loopback, for trying peerchain out.
+//!
+//! Layout:
+//! - [`devnet_config`]: [`DevnetConfig`].
+//! - [`process_group`]: the child processes, started and stopped together.
+//! - [`status_table`]: the live table printed every second.
+
+pub mod devnet_config;
+pub mod process_group;
+pub mod status_table;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use devnet_config::DevnetConfig;
+pub use process_group::ProcessGroup;
+pub use status_table::StatusTable;
+
+use crate::raft::ClusterSecret;
+
+/// How often the status table is refreshed.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the devnet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    #[error("devnet: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("devnet: {0}")]
+    Config(String),
+}
+
+/// Starts the bootstrap members, prints their status every second until `shutdown`, then
+/// stops every process cleanly (SIGTERM, then SIGKILL after a grace period).
+///
+/// # Errors
+/// Set-up errors (data directory, ports, spawning).
+pub async fn run(config: DevnetConfig, shutdown: impl Future<Output = ()>) -> Result<(), DevnetError> {
+    config.validate().map_err(DevnetError::Config)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let secret_file = config.data_dir.join("cluster-secret");
+    if !secret_file.exists() {
+        std::fs::write(&secret_file, hex::encode(ClusterSecret::nonce()))?;
+    }
+    let mut group = ProcessGroup::new(config.data_dir.clone());
+    let initial = config.initial_cluster();
+    for (id, addr) in config.bootstrap_addrs() {
+        let dir = config.data_dir.join(format!("bootstrap-{id}"));
+        let args = vec![
+            "bootstrap".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            addr.clone(),
+            "--initial-cluster".into(),
+            initial.clone(),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--cluster-secret-file".into(),
+            secret_file.display().to_string(),
+            "--network-id".into(),
+            config.network_id.clone(),
+        ];
+        group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
+    }
+    let table = StatusTable::new(config.bootstrap_addrs(), config.data_dir.clone());
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(STATUS_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                table.print(&mut group).await;
+            }
+        }
+    }
+    println!("stopping devnet ...");
+    group.stop_all(Duration::from_secs(10)).await;
+    println!("devnet stopped; data kept in {}", config.data_dir.display());
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Bad input gets a clear error and a closed connection, never a crash or a hang.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use peerchain::record::NodeIdentity;
+use peerchain::wire::{Envelope, ErrorCode, FrameCodec, Response};
+use support::{Cluster, NETWORK};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+/// Reads everything until EOF (bounded in time) and decodes the reply frames in it.
+async fn replies(stream: &mut TcpStream) -> Result<Vec<Envelope<Response>>> {
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await??;
+    let mut codec = FrameCodec::<Envelope<Response>, ()>::default();
+    let mut bytes = bytes::BytesMut::from(buf.as_slice());
+    let mut out = Vec::new();
+    while let Some(env) = codec.decode(&mut bytes)? {
+        out.push(env);
+    }
+    Ok(out)
+}
+
+fn is_bad_request(env: &Envelope<Response>) -> bool {
+    matches!(&env.body, Response::Error(e) if e.code == ErrorCode::BadRequest)
+}
+
+async fn still_serves(cluster: &Cluster) -> Result<()> {
+    let info = cluster.info(1).await?;
+    ensure!(info.members.len() == 3, "member 1 still answers");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_unknown_frames_get_an_error_then_close() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("bootstrap.toml");
+    std::fs::write(&config, "idle_timeout = 1.0\n")?;
+    let cluster = Cluster::start(3, &["--config", &support::path_str(&config)]).await?;
+    let addr = cluster.addr(1);
+
+    // A length prefix far over the 1 MiB limit.
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).await?;
+    let r = replies(&mut s).await?;
+    ensure!(r.len() == 1 && r[0].id == 0 && is_bad_request(&r[0]), "oversized: {r:?}");
+
+    // A frame whose body is not MessagePack.
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).await?;
+    let r = replies(&mut s).await?;
+    ensure!(r.len() == 1 && is_bad_request(&r[0]), "garbage: {r:?}");
+
+    // A well-formed frame with a message this version does not know.
+    let unknown = rmp_serde::to_vec_named(&Envelope {
+        id: 7,
+        body: serde_json::json!({"launch_missiles": {"now": true}}),
+    })?;
+    let mut frame = (unknown.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&unknown);
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(&frame).await?;
+    let r = replies(&mut s).await?;
+    ensure!(r.len() == 1 && is_bad_request(&r[0]), "unknown: {r:?}");
+
+    // A frame cut off by EOF.
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(&[0, 0, 0, 50, 1, 2]).await?;
+    s.shutdown().await?;
+    let r = replies(&mut s).await?;
+    ensure!(r.len() == 1 && is_bad_request(&r[0]), "truncated: {r:?}");
+
+    // A silent client is dropped after the idle timeout instead of holding a slot forever.
+    let mut s = TcpStream::connect(&addr).await?;
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await??;
+    ensure!(n == 0, "silent connection closed");
+
+    // A client that stops mid-frame is dropped too.
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(&[0, 0, 0, 100, 1]).await?;
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await??;
+    ensure!(n == 0, "stalled connection closed");
+
+    // Seed protocol: a bad JSON line gets a text error and a close.
+    let mut s = TcpStream::connect(&addr).await?;
+    s.write_all(b"{not json\n").await?;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text)).await??;
+    ensure!(text.starts_with("Invalid request format"), "legacy garbage: {text:?}");
+    // ... and an over-long line is refused without buffering it all.
+    let mut s = TcpStream::connect(&addr).await?;
+    let long = vec![b'{'; 200 * 1024];
+    let _ = s.write_all(&long).await;
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text)).await;
+    ensure!(text.starts_with("Invalid request"), "legacy long line: {text:?}");
+
+    // Nothing of this hurt the member, and registered data is untouched.
+    still_serves(&cluster).await?;
+    let now = peerchain::unix_ms();
+    let rec = NodeIdentity::generate().sign_record(NETWORK, "127.60.0.1:1", now, now + 60_000);
+    cluster.client_of(1).register(rec).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_addresses_and_expiries_are_refused_with_a_reason() -> Result<()> {
+    let cluster = Cluster::start(3, &[]).await?;
+    let mut client = cluster.client();
+    let id = NodeIdentity::generate();
+    let now = peerchain::unix_ms();
+    for (addr, expiry) in [
+        ("not an address", now + 60_000),
+        ("127.0.0.1:0", now + 60_000),
+        ("127.0.0.1:1", now - 1),
+        ("127.0.0.1:1", now + 48 * 3_600_000),
+    ] {
+        let err = client.register(id.sign_record(NETWORK, addr, now, expiry)).await;
+        match err {
+            Err(peerchain::client::ClientError::Server(reply)) => {
+                ensure!(reply.code == ErrorCode::InvalidRecord, "{addr}: {reply:?}");
+                ensure!(!reply.message.is_empty());
+            }
+            other => anyhow::bail!("{addr}/{expiry}: expected a refusal, got {other:?}"),
+        }
+    }
+    Ok(())
+}
