@@ -2,15 +2,15 @@
 //! bootstrap servers.
 //!
 //! # Layout
-//! - [`wire`]: length-prefixed MessagePack frames and the bootstrap protocol's messages.
-//! - [`record`]: node identities and ed25519-signed peer records.
-//! - [`registry`]: the peer registry kept in redb tables, and the commands that change it.
-//! - [`raft`]: openraft storage (log, state machine, snapshots) and the member network.
-//! - [`bootstrap`]: a bootstrap member: accept loop, request handling, group commit,
+//! - [`wire`] — length-prefixed MessagePack frames and the bootstrap protocol's messages.
+//! - [`record`] — node identities and ed25519-signed peer records.
+//! - [`registry`] — the peer registry kept in redb tables, and the commands that change it.
+//! - [`raft`] — openraft storage (log, state machine, snapshots) and the member network.
+//! - [`bootstrap`] — a bootstrap member: accept loop, request handling, group commit,
 //!   expiry, the seed chapter's JSON-lines protocol.
-//! - [`client`]: the one bootstrap client, with fallback across members.
-//! - [`ctl`]: the operator commands behind `peerchain ctl`.
-//! - [`devnet`]: a whole local network on loopback (`peerchain devnet`).
+//! - [`client`] — the one bootstrap client, with fallback across members.
+//! - [`ctl`] — the operator commands behind `peerchain ctl`.
+//! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 
 pub mod bootstrap;
 pub mod client;

@@ -12,7 +12,11 @@ use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "peerchain", version, about = "Blockchain nodes and the replicated bootstrap cluster they find each other through")]
+#[command(
+    name = "peerchain",
+    version,
+    about = "Blockchain nodes and the replicated bootstrap cluster they find each other through"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,7 +85,8 @@ impl BootstrapArgs {
     fn into_config(self) -> anyhow::Result<BootstrapConfig> {
         let mut c = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => {
@@ -99,7 +104,8 @@ impl BootstrapArgs {
             c.listen = v;
         }
         if let Some(v) = self.initial_cluster {
-            c.initial_cluster = BootstrapConfig::parse_initial_cluster(&v).map_err(anyhow::Error::msg)?;
+            c.initial_cluster =
+                BootstrapConfig::parse_initial_cluster(&v).map_err(anyhow::Error::msg)?;
         }
         if c.initial_cluster.is_empty() && !self.join {
             // A lone member: a one-member cluster on its listen address.
@@ -121,7 +127,8 @@ impl BootstrapArgs {
         if let Some(v) = self.snapshot_every {
             c.snapshot_every = v;
         }
-        c.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        c.validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(c)
     }
 }
@@ -132,7 +139,9 @@ fn cluster_secret(config: &BootstrapConfig) -> anyhow::Result<ClusterSecret> {
     }
     match std::env::var("PEERCHAIN_CLUSTER_SECRET") {
         Ok(s) => Ok(ClusterSecret::new(s.as_bytes())?),
-        Err(_) => bail!("no cluster secret: pass --cluster-secret-file FILE or set PEERCHAIN_CLUSTER_SECRET"),
+        Err(_) => bail!(
+            "no cluster secret: pass --cluster-secret-file FILE or set PEERCHAIN_CLUSTER_SECRET"
+        ),
     }
 }
 
@@ -160,14 +169,20 @@ async fn shutdown_signal() {
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("PEERCHAIN_LOG").unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = EnvFilter::try_from_env("PEERCHAIN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Bootstrap(args) => {

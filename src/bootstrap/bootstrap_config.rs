@@ -113,7 +113,9 @@ impl BootstrapConfig {
         let mut seen = std::collections::BTreeSet::new();
         for (id, addr) in &self.initial_cluster {
             if !seen.insert(*id) {
-                problems.push(format!("member id {id} appears twice in the initial cluster"));
+                problems.push(format!(
+                    "member id {id} appears twice in the initial cluster"
+                ));
             }
             if PeerAddress::parse(addr).is_err() {
                 problems.push(format!("member {id} has an invalid address {addr:?}"));
@@ -159,7 +161,10 @@ impl BootstrapConfig {
                 let (id, addr) = part
                     .split_once('=')
                     .ok_or_else(|| format!("{part:?}: expected id=host:port"))?;
-                let id = id.trim().parse().map_err(|_| format!("{part:?}: bad member id"))?;
+                let id = id
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?}: bad member id"))?;
                 Ok((id, addr.trim().to_string()))
             })
             .collect()
@@ -188,8 +193,12 @@ mod tests {
 
     #[test]
     fn parses_initial_cluster_and_validates() {
-        let members = BootstrapConfig::parse_initial_cluster("1=127.0.0.1:4001, 2=127.0.0.1:4002").expect("parse");
-        assert_eq!(members, vec![(1, "127.0.0.1:4001".into()), (2, "127.0.0.1:4002".into())]);
+        let members = BootstrapConfig::parse_initial_cluster("1=127.0.0.1:4001, 2=127.0.0.1:4002")
+            .expect("parse");
+        assert_eq!(
+            members,
+            vec![(1, "127.0.0.1:4001".into()), (2, "127.0.0.1:4002".into())]
+        );
         assert!(BootstrapConfig::parse_initial_cluster("x=1").is_err());
         let mut c = BootstrapConfig {
             initial_cluster: members,
@@ -206,6 +215,9 @@ mod tests {
     fn toml_round_trip() {
         let c = BootstrapConfig::default();
         let text = toml::to_string(&c).expect("to toml");
-        assert_eq!(toml::from_str::<BootstrapConfig>(&text).expect("from toml"), c);
+        assert_eq!(
+            toml::from_str::<BootstrapConfig>(&text).expect("from toml"),
+            c
+        );
     }
 }

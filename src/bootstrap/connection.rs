@@ -12,7 +12,10 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{legacy_protocol, Member, RequestHandler};
-use crate::wire::{DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response, MEMBER_MAX_FRAME_LENGTH};
+use crate::wire::{
+    DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response,
+    MEMBER_MAX_FRAME_LENGTH,
+};
 
 /// How long a new connection may stay silent before it is closed.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,7 +35,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, peer: SocketAddr, member: Arc<Member>, cancel: CancellationToken) -> Self {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        member: Arc<Member>,
+        cancel: CancellationToken,
+    ) -> Self {
         Self {
             stream,
             peer,
@@ -73,7 +81,10 @@ impl Connection {
         let (rd, wr) = stream.into_split();
         let mut reader = FramedRead::new(rd, ReqCodec::new(member.config.max_frame_length));
         let (tx, rx) = mpsc::channel::<Envelope<Response>>(MAX_IN_FLIGHT_PER_CONNECTION);
-        let writer = tokio::spawn(write_replies(FramedWrite::new(wr, ReqCodec::new(MEMBER_MAX_FRAME_LENGTH)), rx));
+        let writer = tokio::spawn(write_replies(
+            FramedWrite::new(wr, ReqCodec::new(MEMBER_MAX_FRAME_LENGTH)),
+            rx,
+        ));
         let mut handler = RequestHandler::new(member.clone(), peer.ip());
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
         loop {
@@ -99,7 +110,9 @@ impl Connection {
             if let Some(resp) = handler.handle_auth(&body) {
                 let failed = matches!(resp, Response::Error(_));
                 if !failed && handler.is_authenticated() {
-                    reader.decoder_mut().set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
+                    reader
+                        .decoder_mut()
+                        .set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
                 }
                 if tx.send(Envelope { id, body: resp }).await.is_err() || failed {
                     break;
@@ -108,11 +121,17 @@ impl Connection {
             }
             if body.needs_member_auth() && !handler.is_authenticated() {
                 tracing::warn!(%peer, "member-only request on an unauthenticated connection");
-                let e = ErrorReply::new(ErrorCode::Unauthenticated, "this request needs the cluster secret");
+                let e = ErrorReply::new(
+                    ErrorCode::Unauthenticated,
+                    "this request needs the cluster secret",
+                );
                 reply_and_close(&tx, id, e).await;
                 break;
             }
-            let is_raft = matches!(body, Request::AppendEntries(_) | Request::Vote(_) | Request::InstallSnapshot(_));
+            let is_raft = matches!(
+                body,
+                Request::AppendEntries(_) | Request::Vote(_) | Request::InstallSnapshot(_)
+            );
             if is_raft {
                 // Raft RPCs of one connection are answered in order.
                 let resp = RequestHandler::handle(member.clone(), body).await;
@@ -121,7 +140,9 @@ impl Connection {
                 }
                 continue;
             }
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
             let (member, tx) = (member.clone(), tx.clone());
             tokio::spawn(async move {
                 let resp = RequestHandler::handle(member, body).await;
@@ -139,7 +160,12 @@ fn decode_reply(e: &DecodeError) -> ErrorReply {
 }
 
 async fn reply_and_close(tx: &mpsc::Sender<Envelope<Response>>, id: u64, e: ErrorReply) {
-    let _ = tx.send(Envelope { id, body: Response::Error(e) }).await;
+    let _ = tx
+        .send(Envelope {
+            id,
+            body: Response::Error(e),
+        })
+        .await;
 }
 
 async fn write_replies(
@@ -151,9 +177,15 @@ async fn write_replies(
         match tokio::time::timeout(WRITE_TIMEOUT, out.send(env)).await {
             Ok(Ok(())) => {}
             Ok(Err(DecodeError::FrameTooLarge { max })) => {
-                let e = ErrorReply::new(ErrorCode::Internal, format!("reply larger than the {max}-byte frame limit"));
+                let e = ErrorReply::new(
+                    ErrorCode::Internal,
+                    format!("reply larger than the {max}-byte frame limit"),
+                );
                 let body = Response::Error(e);
-                if !matches!(tokio::time::timeout(WRITE_TIMEOUT, out.send(Envelope { id, body })).await, Ok(Ok(()))) {
+                if !matches!(
+                    tokio::time::timeout(WRITE_TIMEOUT, out.send(Envelope { id, body })).await,
+                    Ok(Ok(()))
+                ) {
                     return;
                 }
             }

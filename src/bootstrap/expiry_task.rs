@@ -50,7 +50,9 @@ impl ExpiryTask {
                     return;
                 }
             }
-            let cmd = RegistryCommand::Expire { limit: EXPIRE_BATCH };
+            let cmd = RegistryCommand::Expire {
+                limit: EXPIRE_BATCH,
+            };
             match write_local(&self.member.raft, vec![cmd]).await {
                 Ok(outcomes) => match outcomes.first() {
                     Some(CommandOutcome::Expired { removed, more }) => {

@@ -31,7 +31,12 @@ impl LeaderLink {
     ///
     /// # Errors
     /// Connection, authentication, timeout and server errors.
-    pub async fn call(&self, leader_addr: &str, request: Request, timeout: Duration) -> Result<Response, ClientError> {
+    pub async fn call(
+        &self,
+        leader_addr: &str,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let pooled = {
             let mut idle = self.idle.lock().await;
             idle.retain(|c| c.addr() == leader_addr);

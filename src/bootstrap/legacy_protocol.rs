@@ -52,7 +52,12 @@ struct LegacyPeer<'a> {
 }
 
 /// Serves JSON-lines requests until EOF, a bad line, idle timeout or shutdown.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, member: Arc<Member>, cancel: CancellationToken) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    member: Arc<Member>,
+    cancel: CancellationToken,
+) {
     let (rd, mut wr) = stream.into_split();
     let mut reader = BufReader::new(rd.take(u64::MAX));
     loop {
@@ -64,9 +69,10 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, member: Arc<Member>, can
         };
         let (reply, keep_open) = match read {
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return,
-            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => {
-                ("Invalid request: line too long or truncated".to_string(), false)
-            }
+            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
+                "Invalid request: line too long or truncated".to_string(),
+                false,
+            ),
             Ok(Ok(_)) => match serde_json::from_slice::<LegacyRequest>(&line) {
                 Err(e) => (format!("Invalid request format: {e}"), false),
                 Ok(req) => answer(&member, peer, req).await,
@@ -74,7 +80,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, member: Arc<Member>, can
         };
         let mut out = reply.into_bytes();
         out.push(b'\n');
-        let written = tokio::time::timeout(super::connection::WRITE_TIMEOUT, wr.write_all(&out)).await;
+        let written =
+            tokio::time::timeout(super::connection::WRITE_TIMEOUT, wr.write_all(&out)).await;
         if !matches!(written, Ok(Ok(()))) || !keep_open {
             let _ = wr.shutdown().await;
             return;
@@ -130,7 +137,12 @@ async fn get_peers(member: &Arc<Member>) -> String {
     };
     match super::RequestHandler::handle(member.clone(), request).await {
         Response::Peers { peers } => {
-            let list: Vec<LegacyPeer<'_>> = peers.iter().map(|p| LegacyPeer { address: p.address() }).collect();
+            let list: Vec<LegacyPeer<'_>> = peers
+                .iter()
+                .map(|p| LegacyPeer {
+                    address: p.address(),
+                })
+                .collect();
             serde_json::to_string(&list).unwrap_or_else(|e| format!("Error: {e}"))
         }
         Response::Error(e) => format!("Error: {}", e.message),

@@ -56,10 +56,20 @@ impl Member {
                     voter: voters.contains(id),
                 })
                 .collect::<Vec<_>>();
-            (m.current_leader, m.current_term, members, m.last_applied.map(|l| l.index))
+            (
+                m.current_leader,
+                m.current_term,
+                members,
+                m.last_applied.map(|l| l.index),
+            )
         };
-        let leader_addr = leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
-        let peer_count = self.registry.read(|r| r.count()).await.map_err(storage_reply)?;
+        let leader_addr =
+            leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
+        let peer_count = self
+            .registry
+            .read(|r| r.count())
+            .await
+            .map_err(storage_reply)?;
         Ok(ClusterInfo {
             wire_version: WIRE_VERSION,
             network_id: self.config.network_id.clone(),

@@ -13,15 +13,15 @@
 //! ```
 //!
 //! Layout:
-//! - [`bootstrap_config`]: [`BootstrapConfig`].
-//! - [`member`]: [`Member`], the shared state of a running member.
-//! - [`connection`]: accepts one TCP connection and picks its protocol.
-//! - [`request_handler`]: answers framed requests.
-//! - [`legacy_protocol`]: the seed chapter's JSON lines.
-//! - [`proposer`]: group commit and forwarding of writes.
-//! - [`leader_link`]: authenticated connections to the leader.
-//! - [`expiry_task`]: the leader's expiry sweep.
-//! - [`bootstrap_error`]: [`BootstrapError`].
+//! - [`bootstrap_config`] — [`BootstrapConfig`].
+//! - [`member`] — [`Member`], the shared state of a running member.
+//! - [`connection`] — accepts one TCP connection and picks its protocol.
+//! - [`request_handler`] — answers framed requests.
+//! - [`legacy_protocol`] — the seed chapter's JSON lines.
+//! - [`proposer`] — group commit and forwarding of writes.
+//! - [`leader_link`] — authenticated connections to the leader.
+//! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_config;
 pub mod bootstrap_error;
@@ -51,7 +51,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::raft::{raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore};
+use crate::raft::{
+    raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore,
+};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -73,14 +75,21 @@ pub async fn run(
         reason: e.to_string(),
     };
     std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(&e))?;
-    let log = LogStore::open(&config.data_dir.join("raft-log.redb")).map_err(|e| storage_err(&e))?;
+    let log =
+        LogStore::open(&config.data_dir.join("raft-log.redb")).map_err(|e| storage_err(&e))?;
     let sm = StateMachineStore::open(&config.data_dir).map_err(|e| storage_err(&e))?;
     let registry = sm.registry();
     let raft_config = raft_settings::raft_config(config.id, config.snapshot_every)
         .map_err(|e| BootstrapError::Config(e.to_string()))?;
-    let raft = RegistryRaft::new(config.id, raft_config, NetworkFactory::new(secret.clone()), log, sm)
-        .await
-        .map_err(|e| BootstrapError::Raft(e.to_string()))?;
+    let raft = RegistryRaft::new(
+        config.id,
+        raft_config,
+        NetworkFactory::new(secret.clone()),
+        log,
+        sm,
+    )
+    .await
+    .map_err(|e| BootstrapError::Raft(e.to_string()))?;
     form_cluster(&raft, &config).await?;
 
     let cancel = CancellationToken::new();
@@ -110,7 +119,10 @@ pub async fn run(
     drop(listener);
     cancel.cancel();
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some tasks did not finish within 5 s");
     }
     if let Err(e) = raft.shutdown().await {
@@ -138,7 +150,12 @@ async fn form_cluster(raft: &RegistryRaft, config: &BootstrapConfig) -> Result<(
     Ok(())
 }
 
-async fn accept_loop(listener: &TcpListener, member: &Arc<Member>, tracker: &TaskTracker, cancel: &CancellationToken) {
+async fn accept_loop(
+    listener: &TcpListener,
+    member: &Arc<Member>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(member.config.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {

@@ -37,7 +37,12 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the batching task on `tracker`; it stops when `cancel` fires.
-    pub fn spawn(raft: RegistryRaft, link: Arc<LeaderLink>, tracker: &TaskTracker, cancel: CancellationToken) -> Self {
+    pub fn spawn(
+        raft: RegistryRaft,
+        link: Arc<LeaderLink>,
+        tracker: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tracker.spawn(run(raft, link, rx, tracker.clone(), cancel));
         Self { tx }
@@ -84,15 +89,17 @@ async fn run(
         }
         let (raft, link) = (raft.clone(), link.clone());
         tracker.spawn(async move {
-            let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+            let (commands, replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let n = commands.len();
-            let result = match tokio::time::timeout(WRITE_TIMEOUT, submit(&raft, &link, commands)).await {
-                Ok(r) => r,
-                Err(_) => Err(ErrorReply::new(
-                    ErrorCode::Unavailable,
-                    format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
-                )),
-            };
+            let result =
+                match tokio::time::timeout(WRITE_TIMEOUT, submit(&raft, &link, commands)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ErrorReply::new(
+                        ErrorCode::Unavailable,
+                        format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
+                    )),
+                };
             match result {
                 Ok(outcomes) if outcomes.len() == n => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -100,10 +107,17 @@ async fn run(
                     }
                 }
                 Ok(outcomes) => {
-                    let e = ErrorReply::new(ErrorCode::Internal, format!("{} outcomes for {n} commands", outcomes.len()));
-                    replies.into_iter().for_each(|r| drop(r.send(Err(e.clone()))));
+                    let e = ErrorReply::new(
+                        ErrorCode::Internal,
+                        format!("{} outcomes for {n} commands", outcomes.len()),
+                    );
+                    replies
+                        .into_iter()
+                        .for_each(|r| drop(r.send(Err(e.clone()))));
                 }
-                Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.clone())))),
+                Err(e) => replies
+                    .into_iter()
+                    .for_each(|r| drop(r.send(Err(e.clone())))),
             }
             drop(permit);
         });
@@ -118,11 +132,20 @@ async fn submit(
 ) -> Result<Vec<CommandOutcome>, ErrorReply> {
     match write_local(raft, commands.clone()).await {
         Err(WriteError::NotLeader(Some((_, addr)))) => {
-            match link.call(&addr, Request::Forward { commands }, WRITE_TIMEOUT).await {
+            match link
+                .call(&addr, Request::Forward { commands }, WRITE_TIMEOUT)
+                .await
+            {
                 Ok(Response::Outcomes { outcomes }) => Ok(outcomes),
-                Ok(other) => Err(ErrorReply::new(ErrorCode::Internal, format!("leader replied {other:?}"))),
+                Ok(other) => Err(ErrorReply::new(
+                    ErrorCode::Internal,
+                    format!("leader replied {other:?}"),
+                )),
                 Err(crate::client::ClientError::Server(reply)) => Err(reply),
-                Err(e) => Err(ErrorReply::new(ErrorCode::Unavailable, format!("cannot reach leader at {addr}: {e}"))),
+                Err(e) => Err(ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("cannot reach leader at {addr}: {e}"),
+                )),
             }
         }
         Err(WriteError::NotLeader(None)) => Err(no_leader()),
@@ -142,19 +165,22 @@ pub enum WriteError {
 ///
 /// # Errors
 /// [`WriteError::NotLeader`] with the leader to forward to, or a final [`ErrorReply`].
-pub async fn write_local(raft: &RegistryRaft, commands: Vec<RegistryCommand>) -> Result<Vec<CommandOutcome>, WriteError> {
+pub async fn write_local(
+    raft: &RegistryRaft,
+    commands: Vec<RegistryCommand>,
+) -> Result<Vec<CommandOutcome>, WriteError> {
     let batch = RegistryBatch {
         now_ms: crate::unix_ms(),
         commands,
     };
     match raft.client_write(batch).await {
         Ok(resp) => Ok(resp.data.outcomes),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(WriteError::NotLeader(
-            f.leader_id.zip(f.leader_node.map(|n| n.addr)),
-        )),
-        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-            Err(WriteError::Reply(ErrorReply::new(ErrorCode::Membership, e.to_string())))
-        }
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(
+            WriteError::NotLeader(f.leader_id.zip(f.leader_node.map(|n| n.addr))),
+        ),
+        Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => Err(
+            WriteError::Reply(ErrorReply::new(ErrorCode::Membership, e.to_string())),
+        ),
         Err(RaftError::Fatal(f)) => Err(WriteError::Reply(ErrorReply::new(
             ErrorCode::Storage,
             format!("this member's raft has stopped: {f}"),

@@ -13,7 +13,9 @@ use super::member::storage_reply;
 use super::proposer::{no_leader, write_local, WriteError};
 use super::Member;
 use crate::raft::{ClusterSecret, MemberId};
-use crate::registry::{CommandOutcome, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE};
+use crate::registry::{
+    CommandOutcome, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE,
+};
 use crate::wire::{ErrorCode, ErrorReply, PeerPage, Request, Response};
 
 /// How long an admin request forwarded to the leader may take (adding a learner waits for it
@@ -91,18 +93,32 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
     match request {
         Request::Register { record } => {
             m.check_disk()?;
-            record.verify(&m.config.network_id).map_err(ErrorReply::from)?;
+            record
+                .verify(&m.config.network_id)
+                .map_err(ErrorReply::from)?;
             let max_ttl = u64::try_from(m.config.max_ttl.as_millis()).unwrap_or(u64::MAX);
-            record.check_expiry(crate::unix_ms(), max_ttl).map_err(ErrorReply::from)?;
-            match m.proposer.propose(RegistryCommand::Register(record)).await? {
+            record
+                .check_expiry(crate::unix_ms(), max_ttl)
+                .map_err(ErrorReply::from)?;
+            match m
+                .proposer
+                .propose(RegistryCommand::Register(record))
+                .await?
+            {
                 CommandOutcome::Registered { replaced } => Ok(Response::Registered { replaced }),
                 other => outcome_error(other),
             }
         }
         Request::Deregister { deregistration } => {
             m.check_disk()?;
-            deregistration.verify(&m.config.network_id).map_err(ErrorReply::from)?;
-            match m.proposer.propose(RegistryCommand::Deregister(deregistration)).await? {
+            deregistration
+                .verify(&m.config.network_id)
+                .map_err(ErrorReply::from)?;
+            match m
+                .proposer
+                .propose(RegistryCommand::Deregister(deregistration))
+                .await?
+            {
                 CommandOutcome::Removed => Ok(Response::Removed),
                 other => outcome_error(other),
             }
@@ -124,15 +140,22 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
         Request::Forward { commands } => match write_local(&m.raft, commands).await {
             Ok(outcomes) => Ok(Response::Outcomes { outcomes }),
-            Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(ErrorCode::NoLeader, "this member is no longer the leader")),
+            Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(
+                ErrorCode::NoLeader,
+                "this member is no longer the leader",
+            )),
             Err(WriteError::Reply(e)) => Err(e),
         },
-        Request::AppendEntries(rpc) => Ok(Response::AppendEntries(m.raft.append_entries(rpc).await)),
-        Request::Vote(rpc) => Ok(Response::Vote(m.raft.vote(rpc).await)),
-        Request::InstallSnapshot(rpc) => Ok(Response::InstallSnapshot(m.raft.install_snapshot(rpc).await)),
-        admin @ (Request::AddLearner { .. } | Request::Promote { .. } | Request::RemoveMember { .. }) => {
-            membership(m, admin).await
+        Request::AppendEntries(rpc) => {
+            Ok(Response::AppendEntries(m.raft.append_entries(rpc).await))
         }
+        Request::Vote(rpc) => Ok(Response::Vote(m.raft.vote(rpc).await)),
+        Request::InstallSnapshot(rpc) => Ok(Response::InstallSnapshot(
+            m.raft.install_snapshot(rpc).await,
+        )),
+        admin @ (Request::AddLearner { .. }
+        | Request::Promote { .. }
+        | Request::RemoveMember { .. }) => membership(m, admin).await,
         Request::AuthHello { .. } | Request::AuthProof { .. } => Err(ErrorReply::new(
             ErrorCode::BadRequest,
             "authentication messages are handled by the connection",
@@ -147,7 +170,10 @@ fn clamp(limit: Option<u32>, default: usize, max: usize) -> usize {
 fn outcome_error(outcome: CommandOutcome) -> Result<Response, ErrorReply> {
     match outcome {
         CommandOutcome::Refused(e) => Err(e),
-        other => Err(ErrorReply::new(ErrorCode::Internal, format!("unexpected outcome {other:?}"))),
+        other => Err(ErrorReply::new(
+            ErrorCode::Internal,
+            format!("unexpected outcome {other:?}"),
+        )),
     }
 }
 
@@ -171,9 +197,19 @@ async fn get_peers(
                     .leader_link
                     .call(&addr, request, FORWARDED_READ_TIMEOUT)
                     .await
-                    .map_err(|e| ErrorReply::new(ErrorCode::Unavailable, format!("linearizable read via leader failed: {e}")));
+                    .map_err(|e| {
+                        ErrorReply::new(
+                            ErrorCode::Unavailable,
+                            format!("linearizable read via leader failed: {e}"),
+                        )
+                    });
             }
-            Err(e) => return Err(ErrorReply::new(ErrorCode::Unavailable, format!("cannot confirm leadership: {e}"))),
+            Err(e) => {
+                return Err(ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("cannot confirm leadership: {e}"),
+                ))
+            }
         }
     }
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE);
@@ -196,17 +232,25 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
             .await
             .map_err(|e| match e {
                 crate::client::ClientError::Server(reply) => reply,
-                other => ErrorReply::new(ErrorCode::Unavailable, format!("forwarding to leader {addr}: {other}")),
+                other => ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("forwarding to leader {addr}: {other}"),
+                ),
             });
     }
     let result = match request {
         Request::AddLearner { member_id, addr } => {
             crate::record::PeerAddress::parse(&addr).map_err(ErrorReply::from)?;
-            m.raft.add_learner(member_id, BasicNode::new(addr), true).await
+            m.raft
+                .add_learner(member_id, BasicNode::new(addr), true)
+                .await
         }
         Request::Promote { member_id } => {
             m.raft
-                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([member_id])), false)
+                .change_membership(
+                    ChangeMembers::AddVoterIds(BTreeSet::from([member_id])),
+                    false,
+                )
                 .await
         }
         Request::RemoveMember { member_id } => {
@@ -218,7 +262,12 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
             };
             m.raft.change_membership(change, false).await
         }
-        other => return Err(ErrorReply::new(ErrorCode::BadRequest, format!("not an admin request: {other:?}"))),
+        other => {
+            return Err(ErrorReply::new(
+                ErrorCode::BadRequest,
+                format!("not an admin request: {other:?}"),
+            ))
+        }
     };
     match result {
         Ok(_) => Ok(Response::Done),
@@ -231,10 +280,18 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
 }
 
 fn voters(m: &Member) -> BTreeSet<MemberId> {
-    m.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
+    m.raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect()
 }
 
 /// The initial membership from the configuration.
 pub fn initial_members(m: &[(MemberId, String)]) -> BTreeMap<MemberId, BasicNode> {
-    m.iter().map(|(id, addr)| (*id, BasicNode::new(addr.clone()))).collect()
+    m.iter()
+        .map(|(id, addr)| (*id, BasicNode::new(addr.clone())))
+        .collect()
 }

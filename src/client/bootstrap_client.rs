@@ -152,7 +152,8 @@ impl BootstrapClient {
     async fn open(&self, addr: &str) -> Result<FrameConnection, ClientError> {
         let mut conn = FrameConnection::connect(addr, self.options.connect_timeout).await?;
         if let Some(secret) = &self.options.secret {
-            conn.authenticate(secret, self.options.request_timeout).await?;
+            conn.authenticate(secret, self.options.request_timeout)
+                .await?;
         }
         Ok(conn)
     }
@@ -204,7 +205,11 @@ impl BootstrapClient {
     ///
     /// # Errors
     /// As [`Self::call`].
-    pub async fn list_page(&mut self, after: Option<String>, limit: Option<u32>) -> Result<PeerPage, ClientError> {
+    pub async fn list_page(
+        &mut self,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<PeerPage, ClientError> {
         match self.call(Request::ListPeers { after, limit }).await? {
             Response::PeerPage(page) => Ok(page),
             other => Err(unexpected(other)),

@@ -51,7 +51,11 @@ impl FrameConnection {
     ///
     /// # Errors
     /// Connection, timeout, decode and server errors.
-    pub async fn call(&mut self, request: Request, timeout: Duration) -> Result<Response, ClientError> {
+    pub async fn call(
+        &mut self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let addr = self.addr.clone();
@@ -96,7 +100,11 @@ impl FrameConnection {
     ///
     /// # Errors
     /// [`ClientError::Auth`] if either side's proof fails, plus connection errors.
-    pub async fn authenticate(&mut self, secret: &ClusterSecret, timeout: Duration) -> Result<(), ClientError> {
+    pub async fn authenticate(
+        &mut self,
+        secret: &ClusterSecret,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
         let client_nonce = ClusterSecret::nonce();
         let reply = self
             .call(
@@ -122,7 +130,9 @@ impl FrameConnection {
         let proof = secret.client_proof(&client_nonce, &server_nonce);
         match self.call(Request::AuthProof { proof }, timeout).await {
             Ok(Response::AuthOk) => {
-                self.framed.codec_mut().set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
+                self.framed
+                    .codec_mut()
+                    .set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
                 Ok(())
             }
             Ok(other) => Err(ClientError::Unexpected(format!("{other:?}"))),

@@ -1,11 +1,11 @@
 //! The one client of the bootstrap protocol, shared by `ctl`, nodes and members.
 //!
 //! Layout:
-//! - [`frame_connection`]: one TCP connection speaking [`crate::wire`], with timeouts and
+//! - [`frame_connection`] — one TCP connection speaking [`crate::wire`], with timeouts and
 //!   member authentication.
-//! - [`bootstrap_client`]: falls back through a list of members, learns the live member
+//! - [`bootstrap_client`] — falls back through a list of members, learns the live member
 //!   list, retries transient errors.
-//! - [`client_error`]: what went wrong, split into "try another member" and "final".
+//! - [`client_error`] — what went wrong, split into "try another member" and "final".
 
 pub mod bootstrap_client;
 pub mod client_error;

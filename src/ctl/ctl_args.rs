@@ -10,7 +10,12 @@ use crate::bootstrap::bootstrap_config::DEFAULT_NETWORK_ID;
 #[derive(Debug, Clone, Args)]
 pub struct CtlArgs {
     /// Bootstrap members to try, in order (`host:port,host:port`).
-    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:4000", env = "PEERCHAIN_BOOTSTRAP")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:4000",
+        env = "PEERCHAIN_BOOTSTRAP"
+    )]
     pub bootstrap: Vec<String>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -22,7 +27,12 @@ pub struct CtlArgs {
     #[arg(long, global = true)]
     pub cluster_secret_file: Option<PathBuf>,
     /// The cluster secret itself (prefer the file; never printed).
-    #[arg(long, env = "PEERCHAIN_CLUSTER_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "PEERCHAIN_CLUSTER_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     pub cluster_secret: Option<String>,
     /// Seconds to wait for a TCP connection to one member before trying the next.
     #[arg(long, default_value_t = 1.0, global = true)]

@@ -35,15 +35,22 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
         .map(ClusterSecret::from_file)
         .transpose()?
         .map(Ok)
-        .or_else(|| args.cluster_secret.as_deref().map(|s| ClusterSecret::new(s.as_bytes())))
+        .or_else(|| {
+            args.cluster_secret
+                .as_deref()
+                .map(|s| ClusterSecret::new(s.as_bytes()))
+        })
         .transpose()?;
     let mut options = ClientOptions {
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.max(0.01)),
         ..ClientOptions::default()
     };
-    if matches!(args.command, CtlCommand::Cluster { action: Some(ref a) } if !matches!(a, ClusterAction::Info)) {
+    if matches!(args.command, CtlCommand::Cluster { action: Some(ref a) } if !matches!(a, ClusterAction::Info))
+    {
         options.secret = Some(secret.ok_or_else(|| {
-            CtlError::Usage("membership changes need --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET".into())
+            CtlError::Usage(
+                "membership changes need --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET".into(),
+            )
         })?);
         options.request_timeout = ADMIN_TIMEOUT;
     }
@@ -54,17 +61,30 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             let now = crate::unix_ms();
             let record = id.sign_record(&args.network_id, &address, now, now + ttl * 1000);
             let replaced = client.register(record).await?;
-            print(out, args.json, &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced}),
-                &format!("registered {address} as node {}", id.node_id()))
+            print(
+                out,
+                args.json,
+                &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced}),
+                &format!("registered {address} as node {}", id.node_id()),
+            )
         }
         CtlCommand::Remove { address, key } => {
             let id = NodeIdentity::load_or_create(&key)?;
             client
                 .deregister(id.sign_deregistration(&args.network_id, &address, crate::unix_ms()))
                 .await?;
-            print(out, args.json, &serde_json::json!({"removed": address}), &format!("removed {address}"))
+            print(
+                out,
+                args.json,
+                &serde_json::json!({"removed": address}),
+                &format!("removed {address}"),
+            )
         }
-        CtlCommand::Peers { limit, all, linearizable } => {
+        CtlCommand::Peers {
+            limit,
+            all,
+            linearizable,
+        } => {
             let peers = if all {
                 let mut all_peers = Vec::new();
                 let mut after = None;
@@ -88,22 +108,49 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
                 print_cluster(out, args.json, &info)
             }
             ClusterAction::AddLearner { id, addr } => {
-                client.admin(Request::AddLearner { member_id: id, addr: addr.clone() }).await?;
-                print(out, args.json, &serde_json::json!({"added_learner": id, "addr": addr}), &format!("member {id} added as learner at {addr}"))
+                client
+                    .admin(Request::AddLearner {
+                        member_id: id,
+                        addr: addr.clone(),
+                    })
+                    .await?;
+                print(
+                    out,
+                    args.json,
+                    &serde_json::json!({"added_learner": id, "addr": addr}),
+                    &format!("member {id} added as learner at {addr}"),
+                )
             }
             ClusterAction::Promote { id } => {
                 client.admin(Request::Promote { member_id: id }).await?;
-                print(out, args.json, &serde_json::json!({"promoted": id}), &format!("member {id} is now a voter"))
+                print(
+                    out,
+                    args.json,
+                    &serde_json::json!({"promoted": id}),
+                    &format!("member {id} is now a voter"),
+                )
             }
             ClusterAction::Remove { id } => {
-                client.admin(Request::RemoveMember { member_id: id }).await?;
-                print(out, args.json, &serde_json::json!({"removed_member": id}), &format!("member {id} removed"))
+                client
+                    .admin(Request::RemoveMember { member_id: id })
+                    .await?;
+                print(
+                    out,
+                    args.json,
+                    &serde_json::json!({"removed_member": id}),
+                    &format!("member {id} removed"),
+                )
             }
         },
     }
 }
 
-fn print(out: &mut dyn Write, json: bool, value: &serde_json::Value, text: &str) -> Result<(), CtlError> {
+fn print(
+    out: &mut dyn Write,
+    json: bool,
+    value: &serde_json::Value,
+    text: &str,
+) -> Result<(), CtlError> {
     if json {
         writeln!(out, "{value}")?;
     } else {
@@ -118,7 +165,11 @@ fn print_peers(out: &mut dyn Write, json: bool, peers: &[PeerEntry]) -> Result<(
         writeln!(out, "{v}")?;
         return Ok(());
     }
-    writeln!(out, "{:<28} {:<8} {:<18} {:>15}", "ADDRESS", "KIND", "NODE", "EXPIRES_IN_S")?;
+    writeln!(
+        out,
+        "{:<28} {:<8} {:<18} {:>15}",
+        "ADDRESS", "KIND", "NODE", "EXPIRES_IN_S"
+    )?;
     let now = crate::unix_ms();
     for p in peers {
         let (kind, node) = match p {
@@ -126,7 +177,14 @@ fn print_peers(out: &mut dyn Write, json: bool, peers: &[PeerEntry]) -> Result<(
             PeerEntry::Legacy(_) => ("legacy", "-".to_string()),
         };
         let ttl = p.expires_at_ms().saturating_sub(now) / 1000;
-        writeln!(out, "{:<28} {:<8} {:<18} {:>15}", p.address(), kind, node, ttl)?;
+        writeln!(
+            out,
+            "{:<28} {:<8} {:<18} {:>15}",
+            p.address(),
+            kind,
+            node,
+            ttl
+        )?;
     }
     writeln!(out, "{} peers", peers.len())?;
     Ok(())
@@ -147,10 +205,14 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
         info.peer_count,
         info.member_id
     )?;
-    writeln!(out, "{:<4} {:<24} {:<8} {}", "ID", "ADDRESS", "ROLE", "")?;
+    writeln!(out, "{:<4} {:<24} {:<8}", "ID", "ADDRESS", "ROLE")?;
     for m in &info.members {
         let role = if m.voter { "voter" } else { "learner" };
-        let lead = if Some(m.id) == info.leader_id { "leader" } else { "" };
+        let lead = if Some(m.id) == info.leader_id {
+            "leader"
+        } else {
+            ""
+        };
         writeln!(out, "{:<4} {:<24} {:<8} {}", m.id, m.addr, role, lead)?;
     }
     Ok(())

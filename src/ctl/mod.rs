@@ -1,8 +1,8 @@
 //! `peerchain ctl`: operator commands against the bootstrap cluster.
 //!
 //! Layout:
-//! - [`ctl_args`]: the command line ([`CtlArgs`]).
-//! - [`ctl_runner`]: runs a command with the shared [`crate::client::BootstrapClient`] and
+//! - [`ctl_args`] — the command line ([`CtlArgs`]).
+//! - [`ctl_runner`] — runs a command with the shared [`crate::client::BootstrapClient`] and
 //!   prints a table or JSON.
 
 pub mod ctl_args;

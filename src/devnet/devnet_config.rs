@@ -49,7 +49,12 @@ impl DevnetConfig {
     /// `(id, address)` of every bootstrap member.
     pub fn bootstrap_addrs(&self) -> Vec<(u64, String)> {
         (1..=self.bootstraps)
-            .map(|id| (id, format!("127.0.0.1:{}", u64::from(self.base_port) + id - 1)))
+            .map(|id| {
+                (
+                    id,
+                    format!("127.0.0.1:{}", u64::from(self.base_port) + id - 1),
+                )
+            })
             .collect()
     }
 

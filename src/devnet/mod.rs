@@ -1,9 +1,9 @@
 //! `peerchain devnet`: a whole local network on loopback, for trying peerchain out.
 //!
 //! Layout:
-//! - [`devnet_config`]: [`DevnetConfig`].
-//! - [`process_group`]: the child processes, started and stopped together.
-//! - [`status_table`]: the live table printed every second.
+//! - [`devnet_config`] — [`DevnetConfig`].
+//! - [`process_group`] — the child processes, started and stopped together.
+//! - [`status_table`] — the live table printed every second.
 
 pub mod devnet_config;
 pub mod process_group;
@@ -35,7 +35,10 @@ pub enum DevnetError {
 ///
 /// # Errors
 /// Set-up errors (data directory, ports, spawning).
-pub async fn run(config: DevnetConfig, shutdown: impl Future<Output = ()>) -> Result<(), DevnetError> {
+pub async fn run(
+    config: DevnetConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DevnetError> {
     config.validate().map_err(DevnetError::Config)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let secret_file = config.data_dir.join("cluster-secret");

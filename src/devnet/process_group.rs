@@ -60,7 +60,11 @@ impl ProcessGroup {
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if self.children.iter_mut().all(|(_, c)| matches!(c.try_wait(), Ok(Some(_)))) {
+            if self
+                .children
+                .iter_mut()
+                .all(|(_, c)| matches!(c.try_wait(), Ok(Some(_))))
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

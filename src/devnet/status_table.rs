@@ -17,7 +17,10 @@ pub struct StatusTable {
 
 impl StatusTable {
     pub fn new(bootstraps: Vec<(u64, String)>, data_dir: PathBuf) -> Self {
-        Self { bootstraps, data_dir }
+        Self {
+            bootstraps,
+            data_dir,
+        }
     }
 
     /// Queries every member and prints the table (redrawn in place on a terminal).
@@ -40,7 +43,10 @@ impl StatusTable {
             let mut client = BootstrapClient::new(vec![addr.clone()], options);
             let line = match client.cluster_info().await {
                 Ok(info) => {
-                    let role = match (info.leader_id == Some(*id), info.members.iter().find(|m| m.id == *id)) {
+                    let role = match (
+                        info.leader_id == Some(*id),
+                        info.members.iter().find(|m| m.id == *id),
+                    ) {
                         (true, _) => "leader",
                         (false, Some(m)) if m.voter => "follower",
                         (false, Some(_)) => "learner",
@@ -53,16 +59,24 @@ impl StatusTable {
                         role,
                         info.term,
                         info.leader_id.map_or("-".into(), |l| l.to_string()),
-                        info.last_applied_index.map_or("-".into(), |l| l.to_string()),
+                        info.last_applied_index
+                            .map_or("-".into(), |l| l.to_string()),
                         info.peer_count
                     )
                 }
-                Err(_) => format!("{:<12} {:<16} {:<8}", format!("bootstrap-{id}"), addr, "DOWN"),
+                Err(_) => format!(
+                    "{:<12} {:<16} {:<8}",
+                    format!("bootstrap-{id}"),
+                    addr,
+                    "DOWN"
+                ),
             };
             lines.push(line);
         }
         for (name, status) in group.exited() {
-            lines.push(format!("{name} exited: {status} (see its log in the data directory)"));
+            lines.push(format!(
+                "{name} exited: {status} (see its log in the data directory)"
+            ));
         }
         let mut out = std::io::stdout().lock();
         if out.is_terminal() {

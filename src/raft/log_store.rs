@@ -38,10 +38,15 @@ impl LogStore {
     /// Storage errors from redb (including a file locked by another process).
     pub fn open(path: &Path) -> StorageResult<Self> {
         let db = Database::create(path).map_err(|e| StorageIOError::write_logs(any_err(e)))?;
-        let txn = db.begin_write().map_err(|e| StorageIOError::write_logs(any_err(e)))?;
-        txn.open_table(LOGS).map_err(|e| StorageIOError::write_logs(any_err(e)))?;
-        txn.open_table(META).map_err(|e| StorageIOError::write_logs(any_err(e)))?;
-        txn.commit().map_err(|e| StorageIOError::write_logs(any_err(e)))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
+        txn.open_table(LOGS)
+            .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
+        txn.open_table(META)
+            .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
+        txn.commit()
+            .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
         Ok(Self { db: Arc::new(db) })
     }
 
@@ -58,7 +63,8 @@ impl LogStore {
     }
 
     async fn write_meta<T: Serialize>(&self, key: &'static str, value: &T) -> StorageResult<()> {
-        let bytes = rmp_serde::to_vec_named(value).map_err(|e| StorageIOError::write(any_err(e)))?;
+        let bytes =
+            rmp_serde::to_vec_named(value).map_err(|e| StorageIOError::write(any_err(e)))?;
         self.blocking(move |db| {
             let w = |e: redb::Error| StorageIOError::write(any_err(e));
             let txn = db.begin_write().map_err(|e| w(e.into()))?;
@@ -71,12 +77,18 @@ impl LogStore {
         .await
     }
 
-    async fn read_meta<T: DeserializeOwned + Send + 'static>(&self, key: &'static str) -> StorageResult<Option<T>> {
+    async fn read_meta<T: DeserializeOwned + Send + 'static>(
+        &self,
+        key: &'static str,
+    ) -> StorageResult<Option<T>> {
         self.blocking(move |db| read_meta_sync(db, key)).await
     }
 }
 
-fn read_meta_sync<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>, StorageIOError<MemberId>> {
+fn read_meta_sync<T: DeserializeOwned>(
+    db: &Database,
+    key: &str,
+) -> Result<Option<T>, StorageIOError<MemberId>> {
     let r = |e: redb::Error| StorageIOError::read(any_err(e));
     let txn = db.begin_read().map_err(|e| r(e.into()))?;
     let table = txn.open_table(META).map_err(|e| r(e.into()))?;
@@ -146,7 +158,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     Some((k, v)) => Some(
                         rmp_serde::from_slice::<Entry<TypeConfig>>(v.value())
                             .map(|e| e.log_id)
-                            .map_err(|e| StorageIOError::read_log_at_index(k.value(), any_err(e)))?,
+                            .map_err(|e| {
+                                StorageIOError::read_log_at_index(k.value(), any_err(e))
+                            })?,
                     ),
                 };
                 Ok(last)
@@ -175,7 +189,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<MemberId>>> {
-        Ok(self.read_meta::<Option<LogId<MemberId>>>(KEY_COMMITTED).await?.flatten())
+        Ok(self
+            .read_meta::<Option<LogId<MemberId>>>(KEY_COMMITTED)
+            .await?
+            .flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
@@ -195,11 +212,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .blocking(move |db| {
                 let w = |e: redb::Error| StorageIOError::write_logs(any_err(e));
                 let mut txn = db.begin_write().map_err(|e| w(e.into()))?;
-                txn.set_durability(Durability::Immediate).map_err(|e| w(e.into()))?;
+                txn.set_durability(Durability::Immediate)
+                    .map_err(|e| w(e.into()))?;
                 {
                     let mut table = txn.open_table(LOGS).map_err(|e| w(e.into()))?;
                     for (index, bytes) in &encoded {
-                        table.insert(*index, bytes.as_slice()).map_err(|e| w(e.into()))?;
+                        table
+                            .insert(*index, bytes.as_slice())
+                            .map_err(|e| w(e.into()))?;
                     }
                 }
                 txn.commit().map_err(|e| w(e.into()))
@@ -226,7 +246,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<MemberId>) -> StorageResult<()> {
-        let bytes = rmp_serde::to_vec_named(&log_id).map_err(|e| StorageIOError::write(any_err(e)))?;
+        let bytes =
+            rmp_serde::to_vec_named(&log_id).map_err(|e| StorageIOError::write(any_err(e)))?;
         self.blocking(move |db| {
             let w = |e: redb::Error| StorageIOError::write_logs(any_err(e));
             let txn = db.begin_write().map_err(|e| w(e.into()))?;

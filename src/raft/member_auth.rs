@@ -55,8 +55,12 @@ impl ClusterSecret {
     /// # Errors
     /// I/O errors, or a secret that is too short.
     pub fn from_file(path: &Path) -> io::Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("cluster secret file {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cluster secret file {}: {e}", path.display()),
+            )
+        })?;
         Self::new(&bytes)
     }
 
@@ -82,22 +86,32 @@ impl ClusterSecret {
 
     /// The server's proof for a nonce pair.
     pub fn server_proof(&self, client_nonce: &[u8], server_nonce: &[u8]) -> Vec<u8> {
-        self.mac(b"server", client_nonce, server_nonce).finalize().into_bytes().to_vec()
+        self.mac(b"server", client_nonce, server_nonce)
+            .finalize()
+            .into_bytes()
+            .to_vec()
     }
 
     /// The client's proof for a nonce pair.
     pub fn client_proof(&self, client_nonce: &[u8], server_nonce: &[u8]) -> Vec<u8> {
-        self.mac(b"client", client_nonce, server_nonce).finalize().into_bytes().to_vec()
+        self.mac(b"client", client_nonce, server_nonce)
+            .finalize()
+            .into_bytes()
+            .to_vec()
     }
 
     /// Checks a server proof in constant time.
     pub fn verify_server(&self, client_nonce: &[u8], server_nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(b"server", client_nonce, server_nonce).verify_slice(proof).is_ok()
+        self.mac(b"server", client_nonce, server_nonce)
+            .verify_slice(proof)
+            .is_ok()
     }
 
     /// Checks a client proof in constant time.
     pub fn verify_client(&self, client_nonce: &[u8], server_nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(b"client", client_nonce, server_nonce).verify_slice(proof).is_ok()
+        self.mac(b"client", client_nonce, server_nonce)
+            .verify_slice(proof)
+            .is_ok()
     }
 }
 

@@ -8,8 +8,8 @@ use openraft::error::{
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 
@@ -53,10 +53,15 @@ pub struct MemberNetwork {
     conn: Option<FrameConnection>,
 }
 
-type RpcErr<E = openraft::error::Infallible> = RPCError<MemberId, BasicNode, RaftError<MemberId, E>>;
+type RpcErr<E = openraft::error::Infallible> =
+    RPCError<MemberId, BasicNode, RaftError<MemberId, E>>;
 
 impl MemberNetwork {
-    async fn call<E: std::error::Error>(&mut self, request: Request, timeout: Duration) -> Result<Response, RpcErr<E>> {
+    async fn call<E: std::error::Error>(
+        &mut self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, RpcErr<E>> {
         if self.conn.is_none() {
             let mut conn = FrameConnection::connect(&self.addr, MEMBER_CONNECT_TIMEOUT)
                 .await
@@ -89,7 +94,9 @@ impl MemberNetwork {
 }
 
 fn unexpected<E: std::error::Error>(resp: &Response) -> RpcErr<E> {
-    RPCError::Network(NetworkError::new(&ClientError::Unexpected(format!("{resp:?}"))))
+    RPCError::Network(NetworkError::new(&ClientError::Unexpected(format!(
+        "{resp:?}"
+    ))))
 }
 
 impl RaftNetwork<TypeConfig> for MemberNetwork {
@@ -98,7 +105,10 @@ impl RaftNetwork<TypeConfig> for MemberNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<MemberId>, RpcErr> {
-        match self.call(Request::AppendEntries(rpc), option.hard_ttl()).await? {
+        match self
+            .call(Request::AppendEntries(rpc), option.hard_ttl())
+            .await?
+        {
             Response::AppendEntries(r) => self.remote(r),
             other => Err(unexpected(&other)),
         }
@@ -109,13 +119,20 @@ impl RaftNetwork<TypeConfig> for MemberNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<MemberId>, RpcErr<InstallSnapshotError>> {
-        match self.call(Request::InstallSnapshot(rpc), option.hard_ttl()).await? {
+        match self
+            .call(Request::InstallSnapshot(rpc), option.hard_ttl())
+            .await?
+        {
             Response::InstallSnapshot(r) => self.remote(r),
             other => Err(unexpected(&other)),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<MemberId>, option: RPCOption) -> Result<VoteResponse<MemberId>, RpcErr> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<MemberId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<MemberId>, RpcErr> {
         match self.call(Request::Vote(rpc), option.hard_ttl()).await? {
             Response::Vote(r) => self.remote(r),
             other => Err(unexpected(&other)),

@@ -38,7 +38,10 @@ pub fn election_window(id: MemberId) -> (u64, u64) {
 ///
 /// # Errors
 /// openraft's own validation errors.
-pub fn raft_config(id: MemberId, snapshot_every: u64) -> Result<Arc<Config>, openraft::ConfigError> {
+pub fn raft_config(
+    id: MemberId,
+    snapshot_every: u64,
+) -> Result<Arc<Config>, openraft::ConfigError> {
     let (min, max) = election_window(id);
     let config = Config {
         cluster_name: "peerchain-bootstrap".to_string(),

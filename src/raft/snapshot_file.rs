@@ -47,7 +47,12 @@ impl<W: Write> SnapshotWriter<W> {
         let len = u32::try_from(entry.len())
             .ok()
             .filter(|l| (1..=MAX_ENTRY_LEN).contains(l))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "snapshot entry size out of range"))?;
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "snapshot entry size out of range",
+                )
+            })?;
         self.out.write_all(&len.to_be_bytes())?;
         self.out.write_all(entry)?;
         self.hasher.update(entry);
@@ -162,7 +167,10 @@ mod tests {
         while let Some(e) = r.next_entry().expect("entry") {
             got.push(e);
         }
-        assert_eq!(got, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
     }
 
     fn drain(bytes: &[u8]) -> io::Result<usize> {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
 };
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,8 @@ impl StateMachineStore {
         let db_path = data_dir.join("state.redb");
         // A half-built replacement from an interrupted snapshot install is just dropped.
         let _ = fs::remove_file(db_path.with_extension("redb.new"));
-        let db = RegistryDb::open(&db_path).map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
+        let db = RegistryDb::open(&db_path)
+            .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
         let create_meta = || -> Result<(), redb::Error> {
             let txn = db.current().begin_write()?;
             txn.open_table(SM_META)?;
@@ -94,7 +95,10 @@ impl StateMachineStore {
             .map_err(StorageError::from)
     }
 
-    fn apply_sync(&self, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
+    fn apply_sync(
+        &self,
+        entries: Vec<Entry<TypeConfig>>,
+    ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
         let db = self.db.current();
         let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
         let mut txn = db.begin_write().map_err(|e| w(RegistryError::db(e)))?;
@@ -128,7 +132,9 @@ impl StateMachineStore {
             }
         }
         if let Some((log_id, membership)) = last {
-            let mut meta = txn.open_table(SM_META).map_err(|e| w(RegistryError::db(e)))?;
+            let mut meta = txn
+                .open_table(SM_META)
+                .map_err(|e| w(RegistryError::db(e)))?;
             put_meta(&mut meta, KEY_APPLIED, &Some(log_id))?;
             if let Some(m) = membership {
                 put_meta(&mut meta, KEY_MEMBERSHIP, &m)?;
@@ -143,24 +149,28 @@ impl StateMachineStore {
         let err = |e: String| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
         let new_path = self.db_path.with_extension("redb.new");
         let _ = fs::remove_file(&new_path);
-        let db = build_from_snapshot(&new_path, &incoming, &meta).map_err(|e| err(e.to_string()))?;
+        let db =
+            build_from_snapshot(&new_path, &incoming, &meta).map_err(|e| err(e.to_string()))?;
         fs::rename(&new_path, &self.db_path).map_err(|e| err(e.to_string()))?;
         sync_dir(&self.db_path).map_err(|e| err(e.to_string()))?;
         self.db.replace(db);
         let file = format!("{}.snap", meta.snapshot_id);
         fs::rename(&incoming, self.snapshot_dir.join(&file)).map_err(|e| err(e.to_string()))?;
-        set_current(&self.snapshot_dir, &CurrentSnapshot { meta, file }).map_err(|e| err(e.to_string()))
+        set_current(&self.snapshot_dir, &CurrentSnapshot { meta, file })
+            .map_err(|e| err(e.to_string()))
     }
 }
 
 /// Builds a complete registry database at `path` from the snapshot file `snap`.
 fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database, String> {
     let db = create_with_tables(path).map_err(|e| e.to_string())?;
-    let mut reader = SnapshotReader::new(File::open(snap).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let mut reader = SnapshotReader::new(File::open(snap).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     const CHUNK: usize = 10_000;
     loop {
         let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-        txn.set_durability(Durability::None).map_err(|e| e.to_string())?;
+        txn.set_durability(Durability::None)
+            .map_err(|e| e.to_string())?;
         let mut n = 0;
         let mut finished = false;
         {
@@ -168,7 +178,9 @@ fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database
             while n < CHUNK {
                 match reader.next_entry().map_err(|e| e.to_string())? {
                     Some(bytes) => {
-                        writer.put(&decode_entry("<snapshot>", &bytes).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+                        writer
+                            .put(&decode_entry("<snapshot>", &bytes).map_err(|e| e.to_string())?)
+                            .map_err(|e| e.to_string())?;
                         n += 1;
                     }
                     None => {
@@ -183,7 +195,8 @@ fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database
             put_meta(&mut t, KEY_APPLIED, &meta.last_log_id).map_err(|e| e.to_string())?;
             put_meta(&mut t, KEY_MEMBERSHIP, &meta.last_membership).map_err(|e| e.to_string())?;
             drop(t);
-            txn.set_durability(Durability::Immediate).map_err(|e| e.to_string())?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| e.to_string())?;
             txn.commit().map_err(|e| e.to_string())?;
             return Ok(db);
         }
@@ -196,14 +209,17 @@ fn put_meta<T: Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), StorageIOError<MemberId>> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
+    let bytes = rmp_serde::to_vec_named(value)
+        .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
     table
         .insert(key, bytes.as_slice())
         .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
     Ok(())
 }
 
-fn read_applied(db: &Database) -> Result<(Option<LogId<MemberId>>, Membership), StorageIOError<MemberId>> {
+fn read_applied(
+    db: &Database,
+) -> Result<(Option<LogId<MemberId>>, Membership), StorageIOError<MemberId>> {
     let r = |e: String| StorageIOError::read_state_machine(any_err(e));
     let txn = db.begin_read().map_err(|e| r(e.to_string()))?;
     let table = match txn.open_table(SM_META) {
@@ -212,7 +228,10 @@ fn read_applied(db: &Database) -> Result<(Option<LogId<MemberId>>, Membership), 
         Err(e) => return Err(r(e.to_string())),
     };
     let get = |key: &str| -> Result<Option<Vec<u8>>, StorageIOError<MemberId>> {
-        Ok(table.get(key).map_err(|e| r(e.to_string()))?.map(|v| v.value().to_vec()))
+        Ok(table
+            .get(key)
+            .map_err(|e| r(e.to_string()))?
+            .map(|v| v.value().to_vec()))
     };
     let applied = match get(KEY_APPLIED)? {
         Some(b) => rmp_serde::from_slice(&b).map_err(|e| r(e.to_string()))?,
@@ -252,7 +271,9 @@ fn set_current(dir: &Path, current: &CurrentSnapshot) -> io::Result<()> {
 
 fn read_current(dir: &Path) -> io::Result<Option<CurrentSnapshot>> {
     match fs::read(dir.join(CURRENT_SNAPSHOT)) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(io::Error::other),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(io::Error::other),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -287,7 +308,10 @@ impl SnapshotBuilder {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let snapshot_id = match last_applied {
-            Some(l) => format!("{}-{}-{}-{stamp}", l.leader_id.term, l.leader_id.node_id, l.index),
+            Some(l) => format!(
+                "{}-{}-{}-{stamp}",
+                l.leader_id.term, l.leader_id.node_id, l.index
+            ),
             None => format!("0-0-0-{stamp}"),
         };
         let tmp = self.snapshot_dir.join(format!("{snapshot_id}.building"));
@@ -295,7 +319,12 @@ impl SnapshotBuilder {
         let mut out = SnapshotWriter::new(File::create(&tmp).map_err(|e| err(e.to_string()))?)
             .map_err(|e| err(e.to_string()))?;
         reader
-            .for_each_raw(|_, bytes| out.push(bytes).map_err(|e| RegistryError::Corrupt { key: String::new(), reason: e.to_string() }))
+            .for_each_raw(|_, bytes| {
+                out.push(bytes).map_err(|e| RegistryError::Corrupt {
+                    key: String::new(),
+                    reason: e.to_string(),
+                })
+            })
             .map_err(|e| err(e.to_string()))?;
         let (file, _count) = out.finish().map_err(|e| err(e.to_string()))?;
         file.sync_all().map_err(|e| err(e.to_string()))?;
@@ -307,8 +336,14 @@ impl SnapshotBuilder {
             last_membership: membership,
             snapshot_id,
         };
-        set_current(&self.snapshot_dir, &CurrentSnapshot { meta: meta.clone(), file: name })
-            .map_err(|e| err(e.to_string()))?;
+        set_current(
+            &self.snapshot_dir,
+            &CurrentSnapshot {
+                meta: meta.clone(),
+                file: name,
+            },
+        )
+        .map_err(|e| err(e.to_string()))?;
         Ok((meta, path))
     }
 }
@@ -364,7 +399,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let path = self.snapshot_dir.join(format!("incoming-{stamp}.receiving"));
+        let path = self
+            .snapshot_dir
+            .join(format!("incoming-{stamp}.receiving"));
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -376,18 +413,25 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(Box::new(file))
     }
 
-    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<tokio::fs::File>) -> StorageResult<()> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> StorageResult<()> {
         let meta = meta.clone();
         let sig = meta.signature();
         // openraft hands back the file begin_receiving_snapshot opened; persist it, then
         // rebuild the registry from it.
         let mut file = snapshot.into_std().await;
-        let incoming = self.snapshot_dir.join(format!("{}.installing", meta.snapshot_id));
+        let incoming = self
+            .snapshot_dir
+            .join(format!("{}.installing", meta.snapshot_id));
         let copy = {
             let incoming = incoming.clone();
             let sig = sig.clone();
             tokio::task::spawn_blocking(move || -> Result<(), StorageIOError<MemberId>> {
-                let e = |e: io::Error| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
+                let e =
+                    |e: io::Error| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
                 file.sync_all().map_err(e)?;
                 file.rewind().map_err(e)?;
                 let mut out = File::create(&incoming).map_err(e)?;
@@ -403,10 +447,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let current = read_current(&self.snapshot_dir).map_err(|e| StorageIOError::read_snapshot(None, any_err(e)))?;
+        let current = read_current(&self.snapshot_dir)
+            .map_err(|e| StorageIOError::read_snapshot(None, any_err(e)))?;
         match current {
             None => Ok(None),
-            Some(c) => open_snapshot(c.meta, self.snapshot_dir.join(c.file)).await.map(Some),
+            Some(c) => open_snapshot(c.meta, self.snapshot_dir.join(c.file))
+                .await
+                .map(Some),
         }
     }
 }

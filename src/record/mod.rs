@@ -2,11 +2,11 @@
 //! claim holds.
 //!
 //! Layout:
-//! - [`node_identity`]: a node's key pair, loaded from or created in its data directory.
-//! - [`peer_record`]: the signed record a node registers, and its verification.
-//! - [`deregistration`]: the owner's signed request to remove its record.
-//! - [`peer_address`]: the `host:port` a peer listens on, validated, and its subnet group.
-//! - [`record_error`]: why a record or deregistration was refused.
+//! - [`node_identity`] — a node's key pair, loaded from or created in its data directory.
+//! - [`peer_record`] — the signed record a node registers, and its verification.
+//! - [`deregistration`] — the owner's signed request to remove its record.
+//! - [`peer_address`] — the `host:port` a peer listens on, validated, and its subnet group.
+//! - [`record_error`] — why a record or deregistration was refused.
 
 pub mod deregistration;
 pub mod hex_bytes;
@@ -25,7 +25,13 @@ use sha2::{Digest, Sha256};
 
 /// The bytes a signature covers: a domain tag, then every field length-prefixed or fixed-width,
 /// so that no two different field lists ever produce the same bytes.
-fn signing_bytes(domain: &str, network_id: &str, address: &str, seq: u64, expires_at_ms: u64) -> Vec<u8> {
+fn signing_bytes(
+    domain: &str,
+    network_id: &str,
+    address: &str,
+    seq: u64,
+    expires_at_ms: u64,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + network_id.len() + address.len());
     for field in [domain, network_id, address] {
         out.extend_from_slice(&(field.len() as u32).to_be_bytes());

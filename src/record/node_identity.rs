@@ -16,7 +16,9 @@ pub struct NodeIdentity {
 
 impl std::fmt::Debug for NodeIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeIdentity").field("node_id", &self.node_id).finish()
+        f.debug_struct("NodeIdentity")
+            .field("node_id", &self.node_id)
+            .finish()
     }
 }
 
@@ -39,7 +41,10 @@ impl NodeIdentity {
         match std::fs::read(path) {
             Ok(bytes) => {
                 let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, "node key file must hold 32 bytes")
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "node key file must hold 32 bytes",
+                    )
                 })?;
                 Ok(Self::from_key(SigningKey::from_bytes(&secret)))
             }
@@ -71,7 +76,13 @@ impl NodeIdentity {
     }
 
     /// A signed record for `address` in `network_id`.
-    pub fn sign_record(&self, network_id: &str, address: &str, seq: u64, expires_at_ms: u64) -> PeerRecord {
+    pub fn sign_record(
+        &self,
+        network_id: &str,
+        address: &str,
+        seq: u64,
+        expires_at_ms: u64,
+    ) -> PeerRecord {
         let msg = PeerRecord::signing_bytes(network_id, address, seq, expires_at_ms);
         PeerRecord {
             node_id: self.node_id,

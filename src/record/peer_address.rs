@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn parses_ipv4_ipv6_and_names() {
-        assert_eq!(PeerAddress::parse("127.0.0.1:4000").map(|a| a.port()), Ok(4000));
+        assert_eq!(
+            PeerAddress::parse("127.0.0.1:4000").map(|a| a.port()),
+            Ok(4000)
+        );
         assert!(PeerAddress::parse("[::1]:4000").is_ok());
         assert!(PeerAddress::parse("node-1.peerchain:7000").is_ok());
         assert!(PeerAddress::parse("localhost:3000").is_ok());
@@ -86,7 +89,9 @@ mod tests {
 
     #[test]
     fn rejects_junk() {
-        for bad in ["", "nohost", ":80", "a:0", "a:70000", "a b:80", "[zz]:1", "x:y"] {
+        for bad in [
+            "", "nohost", ":80", "a:0", "a:70000", "a b:80", "[zz]:1", "x:y",
+        ] {
             assert!(PeerAddress::parse(bad).is_err(), "{bad}");
         }
         assert!(PeerAddress::parse(&format!("{}:1", "a".repeat(300))).is_err());

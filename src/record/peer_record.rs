@@ -115,7 +115,10 @@ mod tests {
         assert_eq!(other_key.verify("net"), Err(RecordError::NodeIdMismatch));
         let mut short = rec;
         short.signature.truncate(10);
-        assert_eq!(short.verify("net"), Err(RecordError::BadKeyOrSignatureLength));
+        assert_eq!(
+            short.verify("net"),
+            Err(RecordError::BadKeyOrSignatureLength)
+        );
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! that millions of records never have to sit in memory.
 //!
 //! Layout:
-//! - [`peer_entry`]: what is stored per address (a signed record, or a legacy unsigned one).
-//! - [`registry_command`]: the commands Raft replicates and their outcomes.
-//! - [`registry_writer`]: applies commands inside a redb write transaction (deterministic).
-//! - [`registry_reader`]: sampling, paging and lookups inside a redb read transaction.
-//! - [`registry_db`]: the shared, swappable handle to the registry database.
-//! - [`registry_tables`]: the table definitions both share.
+//! - [`peer_entry`] — what is stored per address (a signed record, or a legacy unsigned one).
+//! - [`registry_command`] — the commands Raft replicates and their outcomes.
+//! - [`registry_writer`] — applies commands inside a redb write transaction (deterministic).
+//! - [`registry_reader`] — sampling, paging and lookups inside a redb read transaction.
+//! - [`registry_db`] — the shared, swappable handle to the registry database.
+//! - [`registry_tables`] — the table definitions both share.
 
 pub mod peer_entry;
 pub mod registry_command;

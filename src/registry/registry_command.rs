@@ -40,11 +40,16 @@ pub enum RegistryCommand {
 #[serde(rename_all = "snake_case")]
 pub enum CommandOutcome {
     /// Stored; `replaced` if it took the place of an older record at that address.
-    Registered { replaced: bool },
+    Registered {
+        replaced: bool,
+    },
     /// A legacy register found the address already present (its expiry is refreshed if it is
     /// a legacy record; a signed record is left alone).
     AlreadyRegistered,
     Removed,
-    Expired { removed: u32, more: bool },
+    Expired {
+        removed: u32,
+        more: bool,
+    },
     Refused(ErrorReply),
 }

@@ -89,19 +89,28 @@ impl RegistryReader {
         let mut groups = HashSet::new();
         let mut picked = Vec::with_capacity(limit);
         let mut spare = Vec::new();
-        let after = self.by_sample.range((start, "")..).map_err(RegistryError::db)?;
-        let before = self.by_sample.range(..(start, "")).map_err(RegistryError::db)?;
+        let after = self
+            .by_sample
+            .range((start, "")..)
+            .map_err(RegistryError::db)?;
+        let before = self
+            .by_sample
+            .range(..(start, ""))
+            .map_err(RegistryError::db)?;
         for row in after.chain(before).take(budget) {
             let (key, _) = row.map_err(RegistryError::db)?;
             let address = key.value().1;
             if exclude.iter().any(|e| e == address) {
                 continue;
             }
-            let Some(entry) = self.get(address)? else { continue };
+            let Some(entry) = self.get(address)? else {
+                continue;
+            };
             if !entry.is_live(now_ms) {
                 continue;
             }
-            let group = PeerAddress::parse(address).map_or_else(|_| address.to_string(), |a| a.subnet_group());
+            let group = PeerAddress::parse(address)
+                .map_or_else(|_| address.to_string(), |a| a.subnet_group());
             if groups.insert(group) {
                 picked.push(entry);
                 if picked.len() == limit {
@@ -121,7 +130,11 @@ impl RegistryReader {
     ///
     /// # Errors
     /// Storage or decode errors.
-    pub fn page(&self, after: Option<&str>, limit: usize) -> Result<(Vec<PeerEntry>, Option<String>), RegistryError> {
+    pub fn page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<PeerEntry>, Option<String>), RegistryError> {
         let rows = match after {
             Some(a) => self
                 .peers

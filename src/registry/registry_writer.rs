@@ -5,7 +5,9 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::registry_tables::{sample_key, BY_EXPIRY, BY_NODE, BY_SAMPLE, COUNTERS, PEERS, PEER_COUNT};
+use super::registry_tables::{
+    sample_key, BY_EXPIRY, BY_NODE, BY_SAMPLE, COUNTERS, PEERS, PEER_COUNT,
+};
 use super::{CommandOutcome, LegacyRecord, PeerEntry, RegistryCommand, RegistryError};
 use crate::record::{Deregistration, PeerRecord};
 use crate::wire::{ErrorCode, ErrorReply};
@@ -38,7 +40,11 @@ impl<'t> RegistryWriter<'t> {
     ///
     /// # Errors
     /// Storage errors only; a refused command is an `Ok(CommandOutcome::Refused(..))`.
-    pub fn apply(&mut self, now_ms: u64, cmd: &RegistryCommand) -> Result<CommandOutcome, RegistryError> {
+    pub fn apply(
+        &mut self,
+        now_ms: u64,
+        cmd: &RegistryCommand,
+    ) -> Result<CommandOutcome, RegistryError> {
         match cmd {
             RegistryCommand::Register(rec) => self.register(now_ms, rec),
             RegistryCommand::RegisterLegacy {
@@ -47,7 +53,9 @@ impl<'t> RegistryWriter<'t> {
                 expires_at_ms,
             } => self.register_legacy(now_ms, address, source_ip, *expires_at_ms),
             RegistryCommand::Deregister(d) => self.deregister(d),
-            RegistryCommand::RemoveLegacy { address, source_ip } => self.remove_legacy(address, source_ip),
+            RegistryCommand::RemoveLegacy { address, source_ip } => {
+                self.remove_legacy(address, source_ip)
+            }
             RegistryCommand::Expire { limit } => self.expire(now_ms, *limit),
         }
     }
@@ -68,7 +76,10 @@ impl<'t> RegistryWriter<'t> {
             Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {
                 return Ok(refused(
                     ErrorCode::NotOwner,
-                    format!("{} is held by node {} until it expires", rec.address, old.node_id),
+                    format!(
+                        "{} is held by node {} until it expires",
+                        rec.address, old.node_id
+                    ),
                 ));
             }
             Some(PeerEntry::Signed(_)) => true,
@@ -81,13 +92,17 @@ impl<'t> RegistryWriter<'t> {
             .map(|a| a.value().to_string());
         if let Some(old_addr) = moved_from.filter(|a| *a != rec.address) {
             match self.get(&old_addr)? {
-                Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id && old.seq >= rec.seq => {
+                Some(PeerEntry::Signed(old))
+                    if old.node_id == rec.node_id && old.seq >= rec.seq =>
+                {
                     return Ok(refused(
                         ErrorCode::StaleSeq,
                         format!("seq {} is not newer than stored seq {}", rec.seq, old.seq),
                     ));
                 }
-                Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id => self.remove_entry(&old_addr)?,
+                Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id => {
+                    self.remove_entry(&old_addr)?
+                }
                 _ => {}
             }
         }
@@ -108,7 +123,9 @@ impl<'t> RegistryWriter<'t> {
                 self.put(&PeerEntry::Legacy(old))?;
                 Ok(CommandOutcome::AlreadyRegistered)
             }
-            Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => Ok(CommandOutcome::AlreadyRegistered),
+            Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {
+                Ok(CommandOutcome::AlreadyRegistered)
+            }
             existing => {
                 self.put(&PeerEntry::Legacy(LegacyRecord {
                     address: address.to_string(),
@@ -124,12 +141,18 @@ impl<'t> RegistryWriter<'t> {
 
     fn deregister(&mut self, d: &Deregistration) -> Result<CommandOutcome, RegistryError> {
         match self.get(&d.address)? {
-            None => Ok(refused(ErrorCode::NotFound, format!("{} is not registered", d.address))),
+            None => Ok(refused(
+                ErrorCode::NotFound,
+                format!("{} is not registered", d.address),
+            )),
             Some(PeerEntry::Signed(old)) if old.node_id == d.node_id => {
                 if d.seq < old.seq {
                     return Ok(refused(
                         ErrorCode::StaleSeq,
-                        format!("deregistration seq {} is older than record seq {}", d.seq, old.seq),
+                        format!(
+                            "deregistration seq {} is older than record seq {}",
+                            d.seq, old.seq
+                        ),
                     ));
                 }
                 self.remove_entry(&d.address)?;
@@ -142,7 +165,11 @@ impl<'t> RegistryWriter<'t> {
         }
     }
 
-    fn remove_legacy(&mut self, address: &str, source_ip: &str) -> Result<CommandOutcome, RegistryError> {
+    fn remove_legacy(
+        &mut self,
+        address: &str,
+        source_ip: &str,
+    ) -> Result<CommandOutcome, RegistryError> {
         match self.get(address)? {
             None => Ok(refused(ErrorCode::NotFound, "Peer not found")),
             Some(PeerEntry::Legacy(old)) if old.registered_from == source_ip => {
@@ -200,7 +227,9 @@ impl<'t> RegistryWriter<'t> {
             key: address.to_string(),
             reason: e.to_string(),
         })?;
-        self.peers.insert(address, bytes.as_slice()).map_err(RegistryError::db)?;
+        self.peers
+            .insert(address, bytes.as_slice())
+            .map_err(RegistryError::db)?;
         self.by_expiry
             .insert((entry.expires_at_ms(), address), ())
             .map_err(RegistryError::db)?;
@@ -244,7 +273,9 @@ impl<'t> RegistryWriter<'t> {
                 .map_err(RegistryError::db)?
                 .is_some_and(|a| a.value() == address);
             if owns {
-                self.by_node.remove(rec.node_id.0.as_slice()).map_err(RegistryError::db)?;
+                self.by_node
+                    .remove(rec.node_id.0.as_slice())
+                    .map_err(RegistryError::db)?;
             }
         }
         Ok(true)
@@ -257,7 +288,9 @@ impl<'t> RegistryWriter<'t> {
             .map_err(RegistryError::db)?
             .map_or(0, |v| v.value());
         let next = current.saturating_add_signed(delta);
-        self.counters.insert(PEER_COUNT, next).map_err(RegistryError::db)?;
+        self.counters
+            .insert(PEER_COUNT, next)
+            .map_err(RegistryError::db)?;
         Ok(())
     }
 }

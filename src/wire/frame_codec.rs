@@ -82,7 +82,8 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
     type Error = DecodeError;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), DecodeError> {
-        let body = rmp_serde::to_vec_named(&item).map_err(|e| DecodeError::Encode(e.to_string()))?;
+        let body =
+            rmp_serde::to_vec_named(&item).map_err(|e| DecodeError::Encode(e.to_string()))?;
         if body.len() > self.max_frame_length {
             return Err(DecodeError::FrameTooLarge {
                 max: self.max_frame_length,
@@ -122,7 +123,9 @@ mod tests {
     fn partial_frame_waits_then_eof_is_an_error() {
         let mut codec = Codec::new(1024);
         let mut buf = BytesMut::new();
-        codec.encode(vec!["hello".into()], &mut buf).expect("encode");
+        codec
+            .encode(vec!["hello".into()], &mut buf)
+            .expect("encode");
         let mut half = buf.split_to(buf.len() - 2);
         assert_eq!(codec.decode(&mut half).expect("wait"), None);
         assert!(matches!(

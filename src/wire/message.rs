@@ -3,8 +3,8 @@
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +44,10 @@ pub enum Request {
         linearizable: bool,
     },
     /// One page of every record, in address order. Replies `PeerPage`.
-    ListPeers { after: Option<String>, limit: Option<u32> },
+    ListPeers {
+        after: Option<String>,
+        limit: Option<u32>,
+    },
     /// The cluster's members and leader. Replies `ClusterInfo`.
     ClusterInfo,
     /// Opens member authentication. Replies `AuthChallenge`.
@@ -94,9 +97,13 @@ impl Request {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Response {
-    Registered { replaced: bool },
+    Registered {
+        replaced: bool,
+    },
     Removed,
-    Peers { peers: Vec<PeerEntry> },
+    Peers {
+        peers: Vec<PeerEntry>,
+    },
     PeerPage(PeerPage),
     ClusterInfo(ClusterInfo),
     AuthChallenge {
@@ -106,7 +113,9 @@ pub enum Response {
         server_proof: Vec<u8>,
     },
     AuthOk,
-    Outcomes { outcomes: Vec<CommandOutcome> },
+    Outcomes {
+        outcomes: Vec<CommandOutcome>,
+    },
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),

@@ -13,16 +13,14 @@
 //! connection can pipeline requests and match replies that come back in any order.
 //!
 //! Layout:
-//! - [`frame_codec`]: bytes ⇄ frames ⇄ typed values ([`FrameCodec`]).
-//! - [`message`]: the bootstrap protocol's requests and responses.
-//! - [`wire_error`]: typed error codes carried in replies, and decode errors.
+//! - [`frame_codec`] — bytes ⇄ frames ⇄ typed values ([`FrameCodec`]).
+//! - [`message`] — the bootstrap protocol's requests and responses.
+//! - [`wire_error`] — typed error codes carried in replies, and decode errors.
 
 pub mod frame_codec;
 pub mod message;
 pub mod wire_error;
 
 pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MEMBER_MAX_FRAME_LENGTH};
-pub use message::{
-    ClusterInfo, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION,
-};
+pub use message::{ClusterInfo, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION};
 pub use wire_error::{DecodeError, ErrorCode, ErrorReply};
