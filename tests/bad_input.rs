@@ -47,7 +47,10 @@ async fn malformed_oversized_and_unknown_frames_get_an_error_then_close() -> Res
     let mut s = TcpStream::connect(&addr).await?;
     s.write_all(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]).await?;
     let r = replies(&mut s).await?;
-    ensure!(r.len() == 1 && r[0].id == 0 && is_bad_request(&r[0]), "oversized: {r:?}");
+    ensure!(
+        r.len() == 1 && r[0].id == 0 && is_bad_request(&r[0]),
+        "oversized: {r:?}"
+    );
 
     // A frame whose body is not MessagePack.
     let mut s = TcpStream::connect(&addr).await?;
@@ -91,14 +94,20 @@ async fn malformed_oversized_and_unknown_frames_get_an_error_then_close() -> Res
     s.write_all(b"{not json\n").await?;
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text)).await??;
-    ensure!(text.starts_with("Invalid request format"), "legacy garbage: {text:?}");
+    ensure!(
+        text.starts_with("Invalid request format"),
+        "legacy garbage: {text:?}"
+    );
     // ... and an over-long line is refused without buffering it all.
     let mut s = TcpStream::connect(&addr).await?;
     let long = vec![b'{'; 200 * 1024];
     let _ = s.write_all(&long).await;
     let mut text = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut text)).await;
-    ensure!(text.starts_with("Invalid request"), "legacy long line: {text:?}");
+    ensure!(
+        text.starts_with("Invalid request"),
+        "legacy long line: {text:?}"
+    );
 
     // Nothing of this hurt the member, and registered data is untouched.
     still_serves(&cluster).await?;
@@ -120,7 +129,9 @@ async fn bad_addresses_and_expiries_are_refused_with_a_reason() -> Result<()> {
         ("127.0.0.1:1", now - 1),
         ("127.0.0.1:1", now + 48 * 3_600_000),
     ] {
-        let err = client.register(id.sign_record(NETWORK, addr, now, expiry)).await;
+        let err = client
+            .register(id.sign_record(NETWORK, addr, now, expiry))
+            .await;
         match err {
             Err(peerchain::client::ClientError::Server(reply)) => {
                 ensure!(reply.code == ErrorCode::InvalidRecord, "{addr}: {reply:?}");

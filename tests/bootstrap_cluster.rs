@@ -38,7 +38,11 @@ async fn holds_all(cluster: &Cluster, id: u64, want: &BTreeSet<String>) -> Resul
     let have = addresses_on(cluster, id).await?;
     let missing: Vec<_> = want.difference(&have).take(5).collect();
     if !missing.is_empty() {
-        anyhow::bail!("member {id} lacks {} of {} (e.g. {missing:?})", want.difference(&have).count(), want.len());
+        anyhow::bail!(
+            "member {id} lacks {} of {} (e.g. {missing:?})",
+            want.difference(&have).count(),
+            want.len()
+        );
     }
     Ok(true)
 }
@@ -50,20 +54,32 @@ async fn registrations_through_any_member_are_readable_from_every_member() -> Re
     for id in 1..=3u64 {
         for k in 0..3 {
             let addr = format!("127.0.{id}.{k}:7000");
-            cluster.client_of(id).register(signed(&NodeIdentity::generate(), &addr)).await?;
+            cluster
+                .client_of(id)
+                .register(signed(&NodeIdentity::generate(), &addr))
+                .await?;
             want.insert(addr);
         }
     }
     for id in 1..=3 {
         // A linearizable read through any member sees every acknowledged write at once.
-        let peers = cluster.client_of(id).get_peers(Some(1000), vec![], true).await?;
+        let peers = cluster
+            .client_of(id)
+            .get_peers(Some(1000), vec![], true)
+            .await?;
         let got: BTreeSet<String> = peers.iter().map(|p| p.address().to_string()).collect();
         assert_eq!(got, want, "linearizable read via member {id}");
-        eventually(Duration::from_secs(5), "local state catches up", || holds_all(&cluster, id, &want)).await?;
+        eventually(Duration::from_secs(5), "local state catches up", || {
+            holds_all(&cluster, id, &want)
+        })
+        .await?;
     }
     // The caller is left out of its own sample, and the sample size is honoured.
     let excluded = "127.0.1.0:7000".to_string();
-    let sample = cluster.client_of(2).get_peers(Some(4), vec![excluded.clone()], false).await?;
+    let sample = cluster
+        .client_of(2)
+        .get_peers(Some(4), vec![excluded.clone()], false)
+        .await?;
     assert_eq!(sample.len(), 4);
     assert!(sample.iter().all(|p| p.address() != excluded));
     let info = cluster.info(1).await?;
@@ -92,7 +108,10 @@ async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()>
                 let addr = format!("127.10.{w}.{}:{}", k % 250, 1000 + k / 250);
                 // A fresh key per address: a node holds one record, so re-using a key would
                 // move its record rather than add one.
-                match client.register(signed(&NodeIdentity::generate(), &addr)).await {
+                match client
+                    .register(signed(&NodeIdentity::generate(), &addr))
+                    .await
+                {
                     Ok(_) => {
                         acked.lock().expect("lock").insert(addr);
                     }
@@ -124,17 +143,27 @@ async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()>
     );
     // Every acknowledged registration is on both survivors ...
     for id in (1..=3).filter(|i| *i != leader) {
-        eventually(Duration::from_secs(10), "survivor holds every acked write", || holds_all(&cluster, id, &acked)).await?;
+        eventually(
+            Duration::from_secs(10),
+            "survivor holds every acked write",
+            || holds_all(&cluster, id, &acked),
+        )
+        .await?;
     }
     // ... and on the killed member once it is back.
     cluster.spawn(leader, false)?;
-    eventually(Duration::from_secs(20), "restarted member holds every acked write", || {
-        holds_all(&cluster, leader, &acked)
-    })
+    eventually(
+        Duration::from_secs(20),
+        "restarted member holds every acked write",
+        || holds_all(&cluster, leader, &acked),
+    )
     .await?;
     // No phantom records: everything stored was written by us.
     let stored = addresses_on(&cluster, new_leader).await?;
-    ensure!(stored.iter().all(|a| a.starts_with("127.10.")), "phantom record found");
+    ensure!(
+        stored.iter().all(|a| a.starts_with("127.10.")),
+        "phantom record found"
+    );
     Ok(())
 }
 
@@ -148,7 +177,9 @@ async fn restarted_member_catches_up_from_a_snapshot() -> Result<()> {
     let mut want = BTreeSet::new();
     for k in 0..300u32 {
         let addr = format!("127.20.{}.{}:9000", k / 250, k % 250);
-        client.register(signed(&NodeIdentity::generate(), &addr)).await?;
+        client
+            .register(signed(&NodeIdentity::generate(), &addr))
+            .await?;
         want.insert(addr);
     }
     let snapshots = cluster.member(leader).data_dir.join("snapshots");
@@ -158,20 +189,31 @@ async fn restarted_member_catches_up_from_a_snapshot() -> Result<()> {
         .count();
     ensure!(snap_files >= 1, "leader built a snapshot");
     cluster.spawn(lagging, false)?;
-    eventually(Duration::from_secs(20), "lagging member catches up", || holds_all(&cluster, lagging, &want)).await?;
+    eventually(Duration::from_secs(20), "lagging member catches up", || {
+        holds_all(&cluster, lagging, &want)
+    })
+    .await?;
     ensure!(
         cluster.log(lagging).contains("installing snapshot"),
         "the lagging member caught up through a snapshot, not the log"
     );
     // After the install it keeps applying new writes from the log.
     let addr = "127.20.9.9:9000".to_string();
-    client.register(signed(&NodeIdentity::generate(), &addr)).await?;
+    client
+        .register(signed(&NodeIdentity::generate(), &addr))
+        .await?;
     want.insert(addr);
-    eventually(Duration::from_secs(10), "new write reaches it", || holds_all(&cluster, lagging, &want)).await?;
+    eventually(Duration::from_secs(10), "new write reaches it", || {
+        holds_all(&cluster, lagging, &want)
+    })
+    .await?;
     // And a restart from its own snapshot + log keeps everything.
     cluster.kill(lagging);
     cluster.spawn(lagging, false)?;
-    eventually(Duration::from_secs(20), "state survives restart", || holds_all(&cluster, lagging, &want)).await?;
+    eventually(Duration::from_secs(20), "state survives restart", || {
+        holds_all(&cluster, lagging, &want)
+    })
+    .await?;
     Ok(())
 }
 
@@ -190,40 +232,80 @@ fn ctl_ok(out: &std::process::Output) -> Result<String> {
 async fn fourth_member_added_as_learner_promoted_then_a_member_removed() -> Result<()> {
     let mut cluster = Cluster::start(3, &[]).await?;
     let secret = support::path_str(&cluster.secret_file);
-    cluster.client().register(signed(&NodeIdentity::generate(), "127.30.0.1:1")).await?;
+    cluster
+        .client()
+        .register(signed(&NodeIdentity::generate(), "127.30.0.1:1"))
+        .await?;
     let addr4 = cluster.spawn_joining(4)?;
-    ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "add-learner", "4", &addr4])?)?;
+    ctl_ok(&cluster.ctl(&[
+        "--cluster-secret-file",
+        &secret,
+        "cluster",
+        "add-learner",
+        "4",
+        &addr4,
+    ])?)?;
     let info = cluster.info(1).await?;
-    ensure!(info.members.iter().any(|m| m.id == 4 && !m.voter), "4 is a learner: {info:?}");
+    ensure!(
+        info.members.iter().any(|m| m.id == 4 && !m.voter),
+        "4 is a learner: {info:?}"
+    );
     ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "promote", "4"])?)?;
     let info = cluster.info(2).await?;
-    ensure!(info.members.iter().filter(|m| m.voter).count() == 4, "4 voters: {info:?}");
+    ensure!(
+        info.members.iter().filter(|m| m.voter).count() == 4,
+        "4 voters: {info:?}"
+    );
     // The new member holds the data written before it joined.
     let want = BTreeSet::from(["127.30.0.1:1".to_string()]);
-    eventually(Duration::from_secs(10), "member 4 has the registry", || holds_all(&cluster, 4, &want)).await?;
+    eventually(Duration::from_secs(10), "member 4 has the registry", || {
+        holds_all(&cluster, 4, &want)
+    })
+    .await?;
     // Remove the current leader: the rest elect a new one and keep serving writes.
     let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
-    ctl_ok(&cluster.ctl(&["--cluster-secret-file", &secret, "cluster", "remove", &leader.to_string()])?)?;
+    ctl_ok(&cluster.ctl(&[
+        "--cluster-secret-file",
+        &secret,
+        "cluster",
+        "remove",
+        &leader.to_string(),
+    ])?)?;
     let json = ctl_ok(&cluster.ctl(&["--json", "cluster"])?)?;
     ensure!(json.contains("\"members\""), "json output: {json}");
     let survivor = (1..=4).find(|i| *i != leader).context("survivor")?;
-    eventually(Duration::from_secs(15), "membership without the removed member", || async {
-        let info = cluster.info(survivor).await?;
-        Ok(info.members.len() == 3 && info.members.iter().all(|m| m.id != leader) && info.leader_id.is_some_and(|l| l != leader))
-    })
+    eventually(
+        Duration::from_secs(15),
+        "membership without the removed member",
+        || async {
+            let info = cluster.info(survivor).await?;
+            Ok(info.members.len() == 3
+                && info.members.iter().all(|m| m.id != leader)
+                && info.leader_id.is_some_and(|l| l != leader))
+        },
+    )
     .await?;
     cluster.kill(leader);
-    cluster.client().register(signed(&NodeIdentity::generate(), "127.30.0.2:1")).await?;
+    cluster
+        .client()
+        .register(signed(&NodeIdentity::generate(), "127.30.0.2:1"))
+        .await?;
     // Without the secret, membership changes are refused.
     let denied = cluster.ctl(&["cluster", "remove", "2"])?;
-    ensure!(!denied.status.success(), "membership change without the secret must fail");
+    ensure!(
+        !denied.status.success(),
+        "membership change without the secret must fail"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly_and_state_survives() -> Result<()> {
     let mut cluster = Cluster::start(3, &[]).await?;
-    cluster.client().register(signed(&NodeIdentity::generate(), "127.40.0.1:1")).await?;
+    cluster
+        .client()
+        .register(signed(&NodeIdentity::generate(), "127.40.0.1:1"))
+        .await?;
     for id in 1..=3 {
         let status = cluster.terminate(id)?;
         ensure!(status.success(), "member {id} exited with {status}");
@@ -233,7 +315,10 @@ async fn sigterm_shuts_down_cleanly_and_state_survives() -> Result<()> {
     }
     cluster.wait_leader(Duration::from_secs(20)).await?;
     let peers = cluster.client().get_peers(None, vec![], true).await?;
-    ensure!(peers.iter().any(|p| p.address() == "127.40.0.1:1"), "record survived a full restart");
+    ensure!(
+        peers.iter().any(|p| p.address() == "127.40.0.1:1"),
+        "record survived a full restart"
+    );
     Ok(())
 }
 
@@ -253,39 +338,75 @@ async fn forged_and_stale_requests_are_refused() -> Result<()> {
     let thief = NodeIdentity::generate();
     let addr = "127.50.0.1:7000";
     let now = peerchain::unix_ms();
-    client.register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS)).await?;
+    client
+        .register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS))
+        .await?;
     // Same or older seq: refused.
-    let same = client.register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS)).await;
+    let same = client
+        .register(owner.sign_record(NETWORK, addr, now, now + HOUR_MS))
+        .await;
     assert_eq!(same.err().and_then(server_code), Some(ErrorCode::StaleSeq));
-    let older = client.register(owner.sign_record(NETWORK, addr, now - 1, now + HOUR_MS)).await;
+    let older = client
+        .register(owner.sign_record(NETWORK, addr, now - 1, now + HOUR_MS))
+        .await;
     assert_eq!(older.err().and_then(server_code), Some(ErrorCode::StaleSeq));
     // Another key cannot take the address while the record lives.
-    let taken = client.register(thief.sign_record(NETWORK, addr, now + 5, now + HOUR_MS)).await;
+    let taken = client
+        .register(thief.sign_record(NETWORK, addr, now + 5, now + HOUR_MS))
+        .await;
     assert_eq!(taken.err().and_then(server_code), Some(ErrorCode::NotOwner));
     // Deregistration signed by the wrong key: refused.
-    let wrong_key = client.deregister(thief.sign_deregistration(NETWORK, addr, now + 10)).await;
-    assert_eq!(wrong_key.err().and_then(server_code), Some(ErrorCode::NotOwner));
+    let wrong_key = client
+        .deregister(thief.sign_deregistration(NETWORK, addr, now + 10))
+        .await;
+    assert_eq!(
+        wrong_key.err().and_then(server_code),
+        Some(ErrorCode::NotOwner)
+    );
     // Claiming the owner's id with the thief's key does not verify.
     let mut forged = thief.sign_deregistration(NETWORK, addr, now + 10);
     forged.node_id = owner.node_id();
-    assert_eq!(client.deregister(forged).await.err().and_then(server_code), Some(ErrorCode::InvalidRecord));
+    assert_eq!(
+        client.deregister(forged).await.err().and_then(server_code),
+        Some(ErrorCode::InvalidRecord)
+    );
     forged = thief.sign_deregistration(NETWORK, addr, now + 10);
     forged.node_id = owner.node_id();
     forged.public_key = owner.public_key().to_vec();
-    assert_eq!(client.deregister(forged).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    assert_eq!(
+        client.deregister(forged).await.err().and_then(server_code),
+        Some(ErrorCode::BadSignature)
+    );
     // A tampered record and a record for another network do not verify.
     let mut tampered = owner.sign_record(NETWORK, addr, now + 20, now + HOUR_MS);
     tampered.expires_at_ms += 1;
-    assert_eq!(client.register(tampered).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    assert_eq!(
+        client.register(tampered).await.err().and_then(server_code),
+        Some(ErrorCode::BadSignature)
+    );
     let other_net = owner.sign_record("other-network", addr, now + 20, now + HOUR_MS);
-    assert_eq!(client.register(other_net).await.err().and_then(server_code), Some(ErrorCode::BadSignature));
+    assert_eq!(
+        client.register(other_net).await.err().and_then(server_code),
+        Some(ErrorCode::BadSignature)
+    );
     // A replayed old deregistration cannot remove a newer record.
     let old_dereg = owner.sign_deregistration(NETWORK, addr, now - 5);
-    assert_eq!(client.deregister(old_dereg).await.err().and_then(server_code), Some(ErrorCode::StaleSeq));
+    assert_eq!(
+        client
+            .deregister(old_dereg)
+            .await
+            .err()
+            .and_then(server_code),
+        Some(ErrorCode::StaleSeq)
+    );
     // The record is intact, and its owner can still remove it.
     let peers = client.get_peers(None, vec![], true).await?;
-    ensure!(peers.iter().any(|p| matches!(p, PeerEntry::Signed(r) if r.node_id == owner.node_id())));
-    client.deregister(owner.sign_deregistration(NETWORK, addr, now + 30)).await?;
+    ensure!(peers
+        .iter()
+        .any(|p| matches!(p, PeerEntry::Signed(r) if r.node_id == owner.node_id())));
+    client
+        .deregister(owner.sign_deregistration(NETWORK, addr, now + 30))
+        .await?;
     Ok(())
 }
 
@@ -299,10 +420,18 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
     // A vote request with a huge term would depose the leader if it were accepted.
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(term_before + 100, 9), None);
     let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
-    let refused = conn.call(Request::Vote(vote.clone()), Duration::from_secs(2)).await;
-    assert_eq!(refused.err().and_then(server_code), Some(ErrorCode::Unauthenticated));
+    let refused = conn
+        .call(Request::Vote(vote.clone()), Duration::from_secs(2))
+        .await;
+    assert_eq!(
+        refused.err().and_then(server_code),
+        Some(ErrorCode::Unauthenticated)
+    );
     // The connection is closed after the refusal.
-    assert!(conn.call(Request::ClusterInfo, Duration::from_secs(2)).await.is_err());
+    assert!(conn
+        .call(Request::ClusterInfo, Duration::from_secs(2))
+        .await
+        .is_err());
     // A wrong secret fails the handshake.
     let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
     let wrong = ClusterSecret::new(b"not-the-cluster-secret-at-all")?;
@@ -310,10 +439,21 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
     assert!(matches!(auth, Err(ClientError::Auth { .. })), "{auth:?}");
     // Admin requests need the secret too.
     let mut conn = FrameConnection::connect(&cluster.addr(2), Duration::from_secs(1)).await?;
-    let admin = conn.call(Request::RemoveMember { member_id: 1 }, Duration::from_secs(2)).await;
-    assert_eq!(admin.err().and_then(server_code), Some(ErrorCode::Unauthenticated));
+    let admin = conn
+        .call(
+            Request::RemoveMember { member_id: 1 },
+            Duration::from_secs(2),
+        )
+        .await;
+    assert_eq!(
+        admin.err().and_then(server_code),
+        Some(ErrorCode::Unauthenticated)
+    );
     let info = cluster.info(1).await?;
     assert_eq!(info.members.len(), 3);
-    assert!(info.term < term_before + 100, "the forged vote changed nothing");
+    assert!(
+        info.term < term_before + 100,
+        "the forged vote changed nothing"
+    );
     Ok(())
 }
