@@ -457,3 +457,22 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_records_are_dropped_on_every_member() -> Result<()> {
+    let cluster = Cluster::start(3, &[]).await?;
+    let now = peerchain::unix_ms();
+    let short = NodeIdentity::generate().sign_record(NETWORK, "127.70.0.1:1", now, now + 1500);
+    let long = NodeIdentity::generate().sign_record(NETWORK, "127.70.0.2:1", now, now + HOUR_MS);
+    cluster.client().register(short).await?;
+    cluster.client().register(long).await?;
+    for id in 1..=3 {
+        eventually(Duration::from_secs(10), "the expired record is removed", || async {
+            let have = addresses_on(&cluster, id).await?;
+            Ok(!have.contains("127.70.0.1:1") && have.contains("127.70.0.2:1"))
+        })
+        .await?;
+        assert_eq!(cluster.info(id).await?.peer_count, 1);
+    }
+    Ok(())
+}

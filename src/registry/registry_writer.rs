@@ -309,3 +309,221 @@ pub fn decode_entry(address: &str, bytes: &[u8]) -> Result<PeerEntry, RegistryEr
 fn refused(code: ErrorCode, message: impl Into<String>) -> CommandOutcome {
     CommandOutcome::Refused(ErrorReply::new(code, message))
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::{Database, ReadableDatabase};
+
+    use super::*;
+    use crate::record::NodeIdentity;
+    use crate::registry::registry_db::create_with_tables;
+    use crate::registry::RegistryReader;
+
+    const NET: &str = "net";
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        db: Database,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let db = create_with_tables(&dir.path().join("s.redb")).expect("db");
+            Self { _dir: dir, db }
+        }
+
+        fn apply(&self, now: u64, cmd: RegistryCommand) -> CommandOutcome {
+            let txn = self.db.begin_write().expect("txn");
+            let out = RegistryWriter::open(&txn)
+                .expect("open")
+                .apply(now, &cmd)
+                .expect("apply");
+            txn.commit().expect("commit");
+            out
+        }
+
+        fn read<T>(&self, f: impl FnOnce(&RegistryReader) -> T) -> T {
+            let txn = self.db.begin_read().expect("read");
+            f(&RegistryReader::open(&txn).expect("reader"))
+        }
+    }
+
+    fn code(o: &CommandOutcome) -> Option<ErrorCode> {
+        match o {
+            CommandOutcome::Refused(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn newer_seq_replaces_older_and_stale_is_refused() {
+        let f = Fixture::new();
+        let id = NodeIdentity::generate();
+        let reg = |seq| RegistryCommand::Register(id.sign_record(NET, "h:1", seq, 1_000));
+        assert_eq!(
+            f.apply(0, reg(5)),
+            CommandOutcome::Registered { replaced: false }
+        );
+        assert_eq!(code(&f.apply(0, reg(5))), Some(ErrorCode::StaleSeq));
+        assert_eq!(code(&f.apply(0, reg(4))), Some(ErrorCode::StaleSeq));
+        assert_eq!(
+            f.apply(0, reg(6)),
+            CommandOutcome::Registered { replaced: true }
+        );
+        assert_eq!(f.read(|r| r.count().expect("count")), 1);
+    }
+
+    #[test]
+    fn a_node_holds_one_record_and_moving_drops_the_old_one() {
+        let f = Fixture::new();
+        let id = NodeIdentity::generate();
+        f.apply(
+            0,
+            RegistryCommand::Register(id.sign_record(NET, "a:1", 1, 1_000)),
+        );
+        f.apply(
+            0,
+            RegistryCommand::Register(id.sign_record(NET, "b:1", 2, 1_000)),
+        );
+        assert!(f.read(|r| r.get("a:1").expect("get")).is_none());
+        assert!(f.read(|r| r.get("b:1").expect("get")).is_some());
+        assert_eq!(f.read(|r| r.count().expect("count")), 1);
+    }
+
+    #[test]
+    fn live_signed_records_belong_to_their_owner_until_expiry() {
+        let f = Fixture::new();
+        let (a, b) = (NodeIdentity::generate(), NodeIdentity::generate());
+        f.apply(
+            0,
+            RegistryCommand::Register(a.sign_record(NET, "h:1", 1, 1_000)),
+        );
+        let steal = RegistryCommand::Register(b.sign_record(NET, "h:1", 9, 5_000));
+        assert_eq!(
+            code(&f.apply(500, steal.clone())),
+            Some(ErrorCode::NotOwner)
+        );
+        assert_eq!(
+            f.apply(1_000, steal),
+            CommandOutcome::Registered { replaced: true }
+        );
+        let dereg = RegistryCommand::Deregister(a.sign_deregistration(NET, "h:1", 10));
+        assert_eq!(code(&f.apply(1_000, dereg)), Some(ErrorCode::NotOwner));
+    }
+
+    #[test]
+    fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
+        let f = Fixture::new();
+        let id = NodeIdentity::generate();
+        f.apply(
+            0,
+            RegistryCommand::Register(id.sign_record(NET, "s:1", 1, 1_000)),
+        );
+        let legacy = |addr: &str, ip: &str| RegistryCommand::RegisterLegacy {
+            address: addr.into(),
+            source_ip: ip.into(),
+            expires_at_ms: 2_000,
+        };
+        let remove = |addr: &str, ip: &str| RegistryCommand::RemoveLegacy {
+            address: addr.into(),
+            source_ip: ip.into(),
+        };
+        assert_eq!(
+            f.apply(0, legacy("s:1", "1.1.1.1")),
+            CommandOutcome::AlreadyRegistered
+        );
+        assert!(matches!(
+            f.read(|r| r.get("s:1").expect("get")),
+            Some(PeerEntry::Signed(_))
+        ));
+        assert_eq!(
+            code(&f.apply(0, remove("s:1", "1.1.1.1"))),
+            Some(ErrorCode::NotOwner)
+        );
+        assert_eq!(
+            f.apply(0, legacy("l:1", "1.1.1.1")),
+            CommandOutcome::Registered { replaced: false }
+        );
+        assert_eq!(
+            f.apply(0, legacy("l:1", "2.2.2.2")),
+            CommandOutcome::AlreadyRegistered
+        );
+        assert_eq!(
+            code(&f.apply(0, remove("l:1", "2.2.2.2"))),
+            Some(ErrorCode::NotOwner)
+        );
+        assert_eq!(
+            f.apply(0, remove("l:1", "1.1.1.1")),
+            CommandOutcome::Removed
+        );
+        assert_eq!(
+            code(&f.apply(0, remove("l:1", "1.1.1.1"))),
+            Some(ErrorCode::NotFound)
+        );
+        // A signed record takes over a legacy address.
+        f.apply(0, legacy("l:2", "1.1.1.1"));
+        let take = RegistryCommand::Register(id.sign_record(NET, "l:2", 2, 1_000));
+        assert_eq!(
+            f.apply(0, take),
+            CommandOutcome::Registered { replaced: true }
+        );
+    }
+
+    #[test]
+    fn expire_removes_due_records_in_bounded_batches() {
+        let f = Fixture::new();
+        for k in 0..5u64 {
+            let id = NodeIdentity::generate();
+            f.apply(
+                0,
+                RegistryCommand::Register(id.sign_record(NET, &format!("h:{}", k + 1), 1, 100 + k)),
+            );
+        }
+        assert_eq!(f.read(|r| r.next_expiry().expect("next")), Some(100));
+        let out = f.apply(102, RegistryCommand::Expire { limit: 2 });
+        assert_eq!(
+            out,
+            CommandOutcome::Expired {
+                removed: 2,
+                more: true
+            }
+        );
+        let out = f.apply(102, RegistryCommand::Expire { limit: 2 });
+        assert_eq!(
+            out,
+            CommandOutcome::Expired {
+                removed: 1,
+                more: false
+            }
+        );
+        assert_eq!(f.read(|r| r.count().expect("count")), 2);
+        assert_eq!(f.read(|r| r.table_len().expect("len")), 2);
+    }
+
+    #[test]
+    fn samples_prefer_distinct_subnets_and_skip_expired_and_excluded() {
+        let f = Fixture::new();
+        for net in 0..4 {
+            for host in 0..10 {
+                let id = NodeIdentity::generate();
+                let addr = format!("10.{net}.0.{host}:1");
+                f.apply(
+                    0,
+                    RegistryCommand::Register(id.sign_record(NET, &addr, 1, 1_000)),
+                );
+            }
+        }
+        let sample = f.read(|r| r.sample(4, &[], 0, 12345).expect("sample"));
+        let groups: std::collections::BTreeSet<_> = sample
+            .iter()
+            .map(|e| e.address().split('.').nth(1).map(str::to_string))
+            .collect();
+        assert_eq!(groups.len(), 4, "one per /16: {sample:?}");
+        let all = f.read(|r| r.sample(100, &["10.0.0.0:1".into()], 0, 7).expect("sample"));
+        assert_eq!(all.len(), 39);
+        assert!(f
+            .read(|r| r.sample(10, &[], 1_000, 7).expect("sample"))
+            .is_empty());
+    }
+}
