@@ -467,10 +467,14 @@ async fn expired_records_are_dropped_on_every_member() -> Result<()> {
     cluster.client().register(short).await?;
     cluster.client().register(long).await?;
     for id in 1..=3 {
-        eventually(Duration::from_secs(10), "the expired record is removed", || async {
-            let have = addresses_on(&cluster, id).await?;
-            Ok(!have.contains("127.70.0.1:1") && have.contains("127.70.0.2:1"))
-        })
+        eventually(
+            Duration::from_secs(10),
+            "the expired record is removed",
+            || async {
+                let have = addresses_on(&cluster, id).await?;
+                Ok(!have.contains("127.70.0.1:1") && have.contains("127.70.0.2:1"))
+            },
+        )
         .await?;
         assert_eq!(cluster.info(id).await?.peer_count, 1);
     }

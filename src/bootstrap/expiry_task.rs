@@ -54,7 +54,7 @@ impl ExpiryTask {
                 limit: EXPIRE_BATCH,
             };
             match write_local(&self.member.raft, vec![cmd]).await {
-                Ok(outcomes) => match outcomes.first() {
+                Ok((outcomes, _)) => match outcomes.first() {
                     Some(CommandOutcome::Expired { removed, more }) => {
                         tracing::info!(removed, "expired peer records");
                         if !more {

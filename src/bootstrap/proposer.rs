@@ -21,6 +21,8 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_IN_FLIGHT: usize = 4;
 /// Commands waiting to be proposed before callers are made to wait.
 const QUEUE_DEPTH: usize = 16 * MAX_BATCH;
+/// How long a follower waits to apply a write it forwarded before answering anyway.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(1);
 /// How long a proposal may take before the caller is told to retry.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -136,7 +138,17 @@ async fn submit(
                 .call(&addr, Request::Forward { commands }, WRITE_TIMEOUT)
                 .await
             {
-                Ok(Response::Outcomes { outcomes }) => Ok(outcomes),
+                Ok(Response::Outcomes {
+                    outcomes,
+                    log_index,
+                }) => {
+                    // Let a reader of this member see the write it was just told succeeded.
+                    let _ = raft
+                        .wait(Some(READ_YOUR_WRITES_WAIT))
+                        .applied_index_at_least(log_index, "forwarded write applied locally")
+                        .await;
+                    Ok(outcomes)
+                }
                 Ok(other) => Err(ErrorReply::new(
                     ErrorCode::Internal,
                     format!("leader replied {other:?}"),
@@ -150,7 +162,7 @@ async fn submit(
         }
         Err(WriteError::NotLeader(None)) => Err(no_leader()),
         Err(WriteError::Reply(e)) => Err(e),
-        Ok(outcomes) => Ok(outcomes),
+        Ok((outcomes, _)) => Ok(outcomes),
     }
 }
 
@@ -168,13 +180,13 @@ pub enum WriteError {
 pub async fn write_local(
     raft: &RegistryRaft,
     commands: Vec<RegistryCommand>,
-) -> Result<Vec<CommandOutcome>, WriteError> {
+) -> Result<(Vec<CommandOutcome>, u64), WriteError> {
     let batch = RegistryBatch {
         now_ms: crate::unix_ms(),
         commands,
     };
     match raft.client_write(batch).await {
-        Ok(resp) => Ok(resp.data.outcomes),
+        Ok(resp) => Ok((resp.data.outcomes, resp.log_id.index)),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(
             WriteError::NotLeader(f.leader_id.zip(f.leader_node.map(|n| n.addr))),
         ),

@@ -139,7 +139,10 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         }
         Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
         Request::Forward { commands } => match write_local(&m.raft, commands).await {
-            Ok(outcomes) => Ok(Response::Outcomes { outcomes }),
+            Ok((outcomes, index)) => Ok(Response::Outcomes {
+                outcomes,
+                log_index: Some(index),
+            }),
             Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(
                 ErrorCode::NoLeader,
                 "this member is no longer the leader",

@@ -114,6 +114,10 @@ pub enum Response {
     },
     AuthOk,
     Outcomes {
+        /// Log index of the entry that carried them, so the forwarding member can wait until
+        /// it has applied it too (read-your-writes through the same member).
+        #[serde(default)]
+        log_index: Option<u64>,
         outcomes: Vec<CommandOutcome>,
     },
     AppendEntries(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
