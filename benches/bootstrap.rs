@@ -291,8 +291,8 @@ async fn main() -> Result<()> {
         peerchain: format!("{pc_after} of {pc_before} (on the killed leader)"),
     });
     println!(
-        "\n{:<44} | {:<40} | {}",
-        "measure", "seed (Go, baseline)", "peerchain"
+        "\n{:<44} | {:<40} | peerchain",
+        "measure", "seed (Go, baseline)"
     );
     println!("{}", "-".repeat(130));
     for r in rows {
