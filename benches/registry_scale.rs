@@ -20,8 +20,16 @@ use anyhow::{bail, Result};
 fn seed_tools() -> Result<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/seed-tools");
     if !dir.join("seed-load").exists() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/baseline/build-seed-server.sh");
-        if !Command::new("bash").arg(script).arg(&dir).status()?.success() {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/baseline/build-seed-server.sh"
+        );
+        if !Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .status()?
+            .success()
+        {
             bail!("building the seed tools failed (needs go: apt-get install -y golang-go)");
         }
     }
@@ -32,15 +40,22 @@ fn rss_mib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
         .map_or(0, |kib| kib / 1024)
 }
 
 fn address(i: u64) -> String {
-    format!("127.{}.{}.{}:3000", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+    format!(
+        "127.{}.{}.{}:3000",
+        (i >> 16) & 255,
+        (i >> 8) & 255,
+        i & 255
+    )
 }
 
 fn dir_mib(p: &std::path::Path) -> u64 {
@@ -82,15 +97,23 @@ fn wait_port(addr: &str, within: Duration) -> Result<Duration> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let n: u64 = std::env::var("PEERCHAIN_BENCH_PEERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let n: u64 = std::env::var("PEERCHAIN_BENCH_PEERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let tools = seed_tools()?;
     println!("registry scale benchmark: {n} peers, 2 cores, loopback");
 
     // Seed: its peers.json holds N peers, loaded into memory at start.
     let seed_dir = tempfile::tempdir()?;
     std::fs::create_dir_all(seed_dir.path().join("data"))?;
-    let peers: Vec<serde_json::Value> = (0..n).map(|i| serde_json::json!({"address": address(i)})).collect();
-    std::fs::write(seed_dir.path().join("data/peers.json"), serde_json::to_vec(&peers)?)?;
+    let peers: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({"address": address(i)}))
+        .collect();
+    std::fs::write(
+        seed_dir.path().join("data/peers.json"),
+        serde_json::to_vec(&peers)?,
+    )?;
     drop(peers);
     let port = support::free_port();
     let seed_addr = format!("127.0.0.1:{port}");
@@ -118,10 +141,23 @@ async fn main() -> Result<()> {
     let addr = cluster.addr(1);
     let t = Instant::now();
     let out = Command::new(tools.join("seed-load"))
-        .args(["-addr", &addr, "-n", &n.to_string(), "-c", "64", "-gets", "0"])
+        .args([
+            "-addr",
+            &addr,
+            "-n",
+            &n.to_string(),
+            "-c",
+            "64",
+            "-gets",
+            "0",
+        ])
         .output()?;
     let fill = t.elapsed();
-    let load_line = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+    let load_line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     let stored = cluster.info(1).await?.peer_count;
     let mut pc_get = Duration::ZERO;
     let mut pc_bytes = 0;
@@ -136,7 +172,11 @@ async fn main() -> Result<()> {
         client.get_peers(Some(100), vec![], false).await?;
     }
     let native_get = t.elapsed() / 50;
-    let pc_rss = cluster.member(1).child.as_ref().map_or(0, |c| rss_mib(c.id()));
+    let pc_rss = cluster
+        .member(1)
+        .child
+        .as_ref()
+        .map_or(0, |c| rss_mib(c.id()));
     let data = dir_mib(&cluster.member(1).data_dir);
     cluster.kill(1);
     let t = Instant::now();
@@ -144,26 +184,42 @@ async fn main() -> Result<()> {
     cluster.wait_leader(Duration::from_secs(120)).await?;
     let restart = t.elapsed();
     let after = cluster.info(1).await?.peer_count;
-    let pc_rss_restart = cluster.member(1).child.as_ref().map_or(0, |c| rss_mib(c.id()));
+    let pc_rss_restart = cluster
+        .member(1)
+        .child
+        .as_ref()
+        .map_or(0, |c| rss_mib(c.id()));
 
     println!("peerchain fill: {load_line} ({fill:?}); stored {stored}");
-    println!("\n{:<36} | {:<28} | peerchain (1 member)", "measure", "seed (Go, baseline)");
+    let row = |name: &str, seed: String, pc: String| println!("{name:<36} | {seed:<28} | {pc}");
+    println!();
+    row(
+        "measure",
+        "seed (Go, baseline)".into(),
+        "peerchain (1 member)".into(),
+    );
     println!("{}", "-".repeat(100));
-    println!("{:<36} | {:<28} | {}", "peers held", n, stored);
-    println!("{:<36} | {:<28} | {}", "resident memory", format!("{seed_rss} MiB"), format!("{pc_rss} MiB"));
-    println!(
-        "{:<36} | {:<28} | {}",
+    row("peers held", n.to_string(), stored.to_string());
+    row(
+        "resident memory",
+        format!("{seed_rss} MiB"),
+        format!("{pc_rss} MiB"),
+    );
+    row(
         "start / restart until serving",
         format!("{seed_start:.2?} (parse peers.json)"),
-        format!("{restart:.2?} after kill -9, {after} peers, {pc_rss_restart} MiB")
+        format!("{restart:.2?} after kill -9, {after} peers, {pc_rss_restart} MiB"),
     );
-    println!(
-        "{:<36} | {:<28} | {}",
+    row(
         "GET_PEERS (seed protocol)",
         format!("{seed_get:.2?}, {seed_bytes} B"),
-        format!("{pc_get:.2?}, {pc_bytes} B (sample of 1,000)")
+        format!("{pc_get:.2?}, {pc_bytes} B (sample of 1,000)"),
     );
-    println!("{:<36} | {:<28} | {}", "GET_PEERS native, 100 peers", "n/a", format!("{native_get:.2?}"));
-    println!("{:<36} | {:<28} | {}", "on disk", "0 until SIGTERM", format!("{data} MiB"));
+    row(
+        "GET_PEERS native, 100 peers",
+        "n/a".into(),
+        format!("{native_get:.2?}"),
+    );
+    row("on disk", "0 until SIGTERM".into(), format!("{data} MiB"));
     Ok(())
 }

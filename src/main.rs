@@ -64,9 +64,6 @@ struct BootstrapArgs {
     /// Join an existing cluster (wait for `ctl cluster add-learner`) instead of forming one.
     #[arg(long)]
     join: bool,
-    /// Address other members reach this one at (needed with --join).
-    #[arg(long)]
-    advertise: Option<String>,
     /// Directory for the Raft log, registry and snapshots.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -107,13 +104,10 @@ impl BootstrapArgs {
             c.initial_cluster =
                 BootstrapConfig::parse_initial_cluster(&v).map_err(anyhow::Error::msg)?;
         }
-        if c.initial_cluster.is_empty() && !self.join {
+        c.join |= self.join;
+        if c.initial_cluster.is_empty() && !c.join {
             // A lone member: a one-member cluster on its listen address.
             c.initial_cluster = vec![(c.id, c.listen.replace("0.0.0.0", "127.0.0.1"))];
-        }
-        c.join |= self.join;
-        if self.advertise.is_some() {
-            c.advertise = self.advertise;
         }
         if let Some(v) = self.data_dir {
             c.data_dir = v;

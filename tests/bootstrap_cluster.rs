@@ -21,7 +21,7 @@ fn signed(id: &NodeIdentity, addr: &str) -> peerchain::record::PeerRecord {
 
 /// Every address stored on member `id`, read from its local state (stale-OK listing).
 async fn addresses_on(cluster: &Cluster, id: u64) -> Result<BTreeSet<String>> {
-    let mut client = cluster.client_of(id);
+    let mut client = cluster.admin_client_of(id)?;
     let mut out = BTreeSet::new();
     let mut after = None;
     loop {

@@ -42,22 +42,30 @@ impl LeaderLink {
             idle.retain(|c| c.addr() == leader_addr);
             idle.pop()
         };
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => {
-                let mut c = FrameConnection::connect(leader_addr, MEMBER_CONNECT_TIMEOUT).await?;
-                c.authenticate(&self.secret, timeout).await?;
-                c
+        if let Some(conn) = pooled {
+            match self.call_on(conn, request.clone(), timeout).await {
+                // A pooled connection may have been closed by the leader meanwhile (idle
+                // timeout, restart): retry once on a fresh one.
+                Err(e) if e.is_connection() => {}
+                other => return other,
             }
-        };
+        }
+        let mut conn = FrameConnection::connect(leader_addr, MEMBER_CONNECT_TIMEOUT).await?;
+        conn.authenticate(&self.secret, timeout).await?;
+        self.call_on(conn, request, timeout).await
+    }
+
+    async fn call_on(
+        &self,
+        mut conn: FrameConnection,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let result = conn.call(request, timeout).await;
-        match &result {
-            Err(e) if e.is_connection() => {}
-            _ => {
-                let mut idle = self.idle.lock().await;
-                if idle.len() < POOL_SIZE {
-                    idle.push(conn);
-                }
+        if !matches!(&result, Err(e) if e.is_connection()) {
+            let mut idle = self.idle.lock().await;
+            if idle.len() < POOL_SIZE {
+                idle.push(conn);
             }
         }
         result

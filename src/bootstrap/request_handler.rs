@@ -138,17 +138,21 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             Ok(Response::PeerPage(PeerPage { peers, next }))
         }
         Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
-        Request::Forward { commands } => match write_local(&m.raft, commands).await {
-            Ok((outcomes, index)) => Ok(Response::Outcomes {
-                outcomes,
-                log_index: Some(index),
-            }),
-            Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(
-                ErrorCode::NoLeader,
-                "this member is no longer the leader",
-            )),
-            Err(WriteError::Reply(e)) => Err(e),
-        },
+        Request::Forward { commands } => {
+            // The leader's own disk decides: a follower's check does not cover it.
+            m.check_disk()?;
+            match write_local(&m.raft, commands).await {
+                Ok((outcomes, index)) => Ok(Response::Outcomes {
+                    outcomes,
+                    log_index: Some(index),
+                }),
+                Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(
+                    ErrorCode::NoLeader,
+                    "this member is no longer the leader",
+                )),
+                Err(WriteError::Reply(e)) => Err(e),
+            }
+        }
         Request::AppendEntries(rpc) => {
             Ok(Response::AppendEntries(m.raft.append_entries(rpc).await))
         }
@@ -218,11 +222,17 @@ async fn get_peers(
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE);
     let start: u64 = rand::thread_rng().gen();
     let now = crate::unix_ms();
-    let peers = m
+    let mut peers = m
         .registry
         .read(move |r| r.sample(limit, &exclude, now, start))
         .await
         .map_err(storage_reply)?;
+    // Who registered a legacy record is for operators, not for every newcomer.
+    for p in &mut peers {
+        if let crate::registry::PeerEntry::Legacy(l) = p {
+            l.registered_from.clear();
+        }
+    }
     Ok(Response::Peers { peers })
 }
 

@@ -50,6 +50,9 @@ pub struct BootstrapClient {
     learned: Vec<String>,
     conn: Option<FrameConnection>,
     options: ClientOptions,
+    /// Where the next search for a member starts, so that a member that refused (or is
+    /// unreachable) is not the first one tried again.
+    cursor: usize,
 }
 
 impl BootstrapClient {
@@ -60,6 +63,7 @@ impl BootstrapClient {
             learned: Vec::new(),
             conn: None,
             options,
+            cursor: 0,
         }
     }
 
@@ -121,7 +125,8 @@ impl BootstrapClient {
             match conn.call(request.clone(), timeout).await {
                 Err(e) if e.is_connection() => self.conn = None,
                 Err(ClientError::Server(reply)) if reply.code.is_transient() => {
-                    // This member cannot serve right now; let the next attempt pick another.
+                    // This member cannot serve right now; the next attempt starts with the
+                    // member after it.
                     self.conn = None;
                     return Err(ClientError::Server(reply));
                 }
@@ -130,7 +135,16 @@ impl BootstrapClient {
         }
         let mut last = String::from("no addresses configured");
         let addrs = self.addresses();
-        for addr in &addrs {
+        let n = addrs.len().max(1);
+        let start = self.cursor % n;
+        for (i, addr) in addrs
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(addrs.len())
+            .enumerate()
+        {
+            self.cursor = (start + i + 1) % n;
             match self.open(addr).await {
                 Ok(mut conn) => match conn.call(request.clone(), timeout).await {
                     Err(e) if e.is_connection() => last = e.to_string(),

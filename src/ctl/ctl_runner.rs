@@ -29,29 +29,16 @@ pub enum CtlError {
 /// # Errors
 /// Client, I/O and usage errors.
 pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
-    let secret = args
-        .cluster_secret_file
-        .as_deref()
-        .map(ClusterSecret::from_file)
-        .transpose()?
-        .map(Ok)
-        .or_else(|| {
-            args.cluster_secret
-                .as_deref()
-                .map(|s| ClusterSecret::new(s.as_bytes()))
-        })
-        .transpose()?;
     let mut options = ClientOptions {
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.max(0.01)),
         ..ClientOptions::default()
     };
-    if matches!(args.command, CtlCommand::Cluster { action: Some(ref a) } if !matches!(a, ClusterAction::Info))
-    {
-        options.secret = Some(secret.ok_or_else(|| {
-            CtlError::Usage(
-                "membership changes need --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET".into(),
-            )
-        })?);
+    let admin = matches!(&args.command, CtlCommand::Cluster { action: Some(a) } if !matches!(a, ClusterAction::Info));
+    let operator = matches!(&args.command, CtlCommand::Peers { all: true, .. });
+    if admin || operator {
+        options.secret = Some(secret(&args)?);
+    }
+    if admin {
         options.request_timeout = ADMIN_TIMEOUT;
     }
     let mut client = BootstrapClient::new(args.bootstrap.clone(), options);
@@ -142,6 +129,19 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
                 )
             }
         },
+    }
+}
+
+/// The cluster secret from --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET.
+fn secret(args: &CtlArgs) -> Result<ClusterSecret, CtlError> {
+    if let Some(path) = &args.cluster_secret_file {
+        return Ok(ClusterSecret::from_file(path)?);
+    }
+    match &args.cluster_secret {
+        Some(s) => Ok(ClusterSecret::new(s.as_bytes())?),
+        None => Err(CtlError::Usage(
+            "this command needs the cluster secret: --cluster-secret-file FILE or PEERCHAIN_CLUSTER_SECRET".into(),
+        )),
     }
 }
 

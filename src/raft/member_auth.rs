@@ -40,7 +40,7 @@ impl ClusterSecret {
     /// # Errors
     /// `InvalidInput` if shorter than [`MIN_SECRET_LEN`] bytes.
     pub fn new(bytes: &[u8]) -> io::Result<Self> {
-        let trimmed = String::from_utf8_lossy(bytes).trim().as_bytes().to_vec();
+        let trimmed = bytes.trim_ascii().to_vec();
         if trimmed.len() < MIN_SECRET_LEN {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

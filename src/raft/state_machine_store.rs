@@ -56,6 +56,7 @@ impl StateMachineStore {
         let db_path = data_dir.join("state.redb");
         // A half-built replacement from an interrupted snapshot install is just dropped.
         let _ = fs::remove_file(db_path.with_extension("redb.new"));
+        remove_leftovers(&snapshot_dir);
         let db = RegistryDb::open(&db_path)
             .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
         let create_meta = || -> Result<(), redb::Error> {
@@ -242,6 +243,19 @@ fn read_applied(
         None => Membership::default(),
     };
     Ok((applied, membership))
+}
+
+/// Removes files an interrupted snapshot build, transfer or install left behind.
+fn remove_leftovers(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let partial = [".building", ".installing", ".receiving", ".tmp"];
+            if partial.iter().any(|s| name.ends_with(s)) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 fn sync_dir(file: &Path) -> io::Result<()> {

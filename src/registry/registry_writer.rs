@@ -119,8 +119,11 @@ impl<'t> RegistryWriter<'t> {
     ) -> Result<CommandOutcome, RegistryError> {
         match self.get(address)? {
             Some(PeerEntry::Legacy(mut old)) => {
-                old.expires_at_ms = old.expires_at_ms.max(expires_at_ms);
-                self.put(&PeerEntry::Legacy(old))?;
+                // Only the IP that registered it keeps it alive (and only it may remove it).
+                if old.registered_from == source_ip {
+                    old.expires_at_ms = old.expires_at_ms.max(expires_at_ms);
+                    self.put(&PeerEntry::Legacy(old))?;
+                }
                 Ok(CommandOutcome::AlreadyRegistered)
             }
             Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {

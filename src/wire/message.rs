@@ -43,7 +43,8 @@ pub enum Request {
         #[serde(default)]
         linearizable: bool,
     },
-    /// One page of every record, in address order. Replies `PeerPage`.
+    /// Operators only (authenticated): one page of every record, in address order. Replies
+    /// `PeerPage`.
     ListPeers {
         after: Option<String>,
         limit: Option<u32>,
@@ -82,6 +83,7 @@ impl Request {
         matches!(
             self,
             Self::Forward { .. }
+                | Self::ListPeers { .. }
                 | Self::AppendEntries(_)
                 | Self::Vote(_)
                 | Self::InstallSnapshot(_)

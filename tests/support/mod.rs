@@ -126,7 +126,7 @@ impl Cluster {
             .args(["--data-dir", &m.data_dir.display().to_string()])
             .args(["--cluster-secret-file", &secret.display().to_string()]);
         if join {
-            cmd.args(["--join", "--advertise", &m.addr]);
+            cmd.arg("--join");
         } else {
             cmd.args(["--initial-cluster", &initial]);
         }
@@ -213,6 +213,13 @@ impl Cluster {
             .map(|m| m.addr.clone())
             .collect();
         BootstrapClient::new(addrs, quick_options())
+    }
+
+    /// A client of member `id` only, with the cluster secret (operator requests).
+    pub fn admin_client_of(&self, id: u64) -> Result<BootstrapClient> {
+        let mut options = quick_options();
+        options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
+        Ok(BootstrapClient::new(vec![self.addr(id)], options))
     }
 
     /// A client with the cluster secret (for admin requests).
