@@ -8,11 +8,13 @@
 //! - [`raft`] — openraft storage (log, state machine, snapshots) and the member network.
 //! - [`bootstrap`] — a bootstrap member: accept loop, request handling, group commit,
 //!   expiry, the seed chapter's JSON-lines protocol.
+//! - [`chain`] — proof-of-work blocks and their validation (pure, I/O-free).
 //! - [`client`] — the one bootstrap client, with fallback across members.
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 
 pub mod bootstrap;
+pub mod chain;
 pub mod client;
 pub mod ctl;
 pub mod devnet;

@@ -480,3 +480,22 @@ async fn expired_records_are_dropped_on_every_member() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_falls_back_past_a_dead_member() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    cluster.kill(1);
+    cluster.wait_leader(Duration::from_secs(15)).await?;
+    // The dead member is first in the list ctl is given.
+    let t = Instant::now();
+    let out = ctl_ok(&cluster.ctl(&["register", "127.80.0.1:1"])?)?;
+    ensure!(out.contains("registered 127.80.0.1:1"), "{out}");
+    let out = ctl_ok(&cluster.ctl(&["--json", "peers"])?)?;
+    ensure!(out.contains("127.80.0.1:1"), "{out}");
+    ensure!(
+        t.elapsed() < Duration::from_secs(10),
+        "fallback took {:?}",
+        t.elapsed()
+    );
+    Ok(())
+}

@@ -45,8 +45,9 @@ impl LeaderLink {
         if let Some(conn) = pooled {
             match self.call_on(conn, request.clone(), timeout).await {
                 // A pooled connection may have been closed by the leader meanwhile (idle
-                // timeout, restart): retry once on a fresh one.
-                Err(e) if e.is_connection() => {}
+                // timeout, restart): retry once on a fresh one. Not after a timeout: the
+                // request may have been carried out, and a retry would run it twice.
+                Err(ClientError::Closed { .. } | ClientError::Wire { .. }) => {}
                 other => return other,
             }
         }

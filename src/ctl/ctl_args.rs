@@ -23,7 +23,7 @@ pub struct CtlArgs {
     /// Network id that records are signed for.
     #[arg(long, default_value = DEFAULT_NETWORK_ID, global = true)]
     pub network_id: String,
-    /// Cluster secret file (needed by `cluster add-learner|promote|remove`).
+    /// Cluster secret file (needed by `cluster add-learner|promote|remove` and `peers --all`).
     #[arg(long, global = true)]
     pub cluster_secret_file: Option<PathBuf>,
     /// The cluster secret itself (prefer the file; never printed).

@@ -23,6 +23,9 @@ const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_LAST_PURGED: &str = "last_purged";
 
+/// Page cache of the log database: recent entries are what is read back.
+const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 type StorageResult<T> = Result<T, StorageError<MemberId>>;
 
 /// The durable Raft log of one member. Cheap to clone: clones share the database.
@@ -37,7 +40,10 @@ impl LogStore {
     /// # Errors
     /// Storage errors from redb (including a file locked by another process).
     pub fn open(path: &Path) -> StorageResult<Self> {
-        let db = Database::create(path).map_err(|e| StorageIOError::write_logs(any_err(e)))?;
+        let db = Database::builder()
+            .set_cache_size(LOG_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
         let txn = db
             .begin_write()
             .map_err(|e| StorageIOError::write_logs(any_err(e)))?;

@@ -9,6 +9,10 @@ use redb::{Database, ReadableDatabase};
 use super::registry_tables::{BY_EXPIRY, BY_NODE, BY_SAMPLE, COUNTERS, PEERS};
 use super::{RegistryError, RegistryReader};
 
+/// Page cache of the registry database. redb's default (1 GiB) would make a member's memory
+/// grow with the registry; a bounded cache keeps it flat, hot pages stay cached.
+pub const REGISTRY_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The registry database of one member. Readers (request handlers) and the Raft state machine
 /// share it; installing a snapshot swaps in a freshly built file while reads in flight finish
 /// on the old one.
@@ -74,7 +78,10 @@ impl RegistryDb {
 /// # Errors
 /// Storage errors.
 pub fn create_with_tables(path: &Path) -> Result<Database, RegistryError> {
-    let db = Database::create(path).map_err(RegistryError::db)?;
+    let db = Database::builder()
+        .set_cache_size(REGISTRY_CACHE_BYTES)
+        .create(path)
+        .map_err(RegistryError::db)?;
     let txn = db.begin_write().map_err(RegistryError::db)?;
     txn.open_table(PEERS).map_err(RegistryError::db)?;
     txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?;
