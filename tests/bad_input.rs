@@ -142,3 +142,52 @@ async fn bad_addresses_and_expiries_are_refused_with_a_reason() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_with_a_clear_error_while_reads_go_on() -> Result<()> {
+    // Register while there is room, then restart every member with a free-space threshold no
+    // disk meets: to the members, the disk is now full.
+    let mut cluster = Cluster::start(3, &[]).await?;
+    let now = peerchain::unix_ms();
+    let rec = NodeIdentity::generate().sign_record(NETWORK, "127.61.0.1:1", now, now + 3_600_000);
+    cluster.client().register(rec).await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("full.toml");
+    std::fs::write(&config, "min_free_disk = 1000000000000000000\n")?;
+    for id in 1..=3 {
+        cluster.kill(id);
+        cluster.members[id as usize - 1].extra_args =
+            vec!["--config".into(), support::path_str(&config)];
+        cluster.spawn(id, false)?;
+    }
+    cluster.wait_leader(Duration::from_secs(20)).await?;
+    let rec = NodeIdentity::generate().sign_record(NETWORK, "127.61.0.2:1", now, now + 3_600_000);
+    match cluster.client().register(rec).await {
+        Err(peerchain::client::ClientError::Server(reply)) => {
+            ensure!(reply.code == ErrorCode::Storage, "{reply:?}");
+            ensure!(
+                reply.message.contains("disk"),
+                "clear message: {}",
+                reply.message
+            );
+        }
+        other => anyhow::bail!("write on a full disk: expected a storage refusal, got {other:?}"),
+    }
+    // The seed protocol gets a readable refusal too.
+    let mut s = TcpStream::connect(cluster.addr(2)).await?;
+    s.write_all(b"{\"type\":\"REGISTER\",\"payload\":\"127.61.0.3:1\"}\n")
+        .await?;
+    let mut line = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut line)).await??;
+    let text = String::from_utf8_lossy(&line[..n]).to_string();
+    ensure!(text.starts_with("Error: disk nearly full"), "{text:?}");
+    // Reads go on, on every member.
+    for id in 1..=3 {
+        let peers = cluster.client_of(id).get_peers(None, vec![], false).await?;
+        ensure!(
+            peers.iter().any(|p| p.address() == "127.61.0.1:1"),
+            "member {id} still serves reads"
+        );
+    }
+    Ok(())
+}
