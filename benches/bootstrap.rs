@@ -26,36 +26,6 @@ struct Row {
     peerchain: String,
 }
 
-fn seed_tools() -> Result<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/seed-tools");
-    if !dir.join("seed-load").exists() {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/baseline/build-seed-server.sh"
-        );
-        let ok = Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()?
-            .success();
-        if !ok {
-            bail!("building the seed tools failed (needs go: apt-get install -y golang-go)");
-        }
-    }
-    Ok(dir)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// Runs seed-load and returns (registrations/s, errors, get_peers mean, get_peers bytes).
 fn seed_load(
     tools: &Path,
@@ -215,14 +185,14 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let tools = seed_tools()?;
+    let tools = support::seed_tools()?;
     let mut rows = Vec::new();
     println!("bootstrap benchmark: {n} registrations, {CONCURRENCY} concurrent clients, 2 cores, loopback");
 
     // The seed chapter's server.
     let mut seed = SeedServer::start(&tools)?;
     let (seed_rate, seed_errs, seed_get) = seed_load(&tools, &seed.addr, n, 0, 20)?;
-    let seed_rss = rss_kib(seed.child.id());
+    let seed_rss = support::rss_kib(seed.child.id());
     let seed_before = seed.count()?;
     seed.restart_after_kill9()?;
     let seed_after = seed.count()?;
@@ -237,7 +207,7 @@ async fn main() -> Result<()> {
     let rss: Vec<u64> = cluster
         .members
         .iter()
-        .filter_map(|m| m.child.as_ref().map(|c| rss_kib(c.id())))
+        .filter_map(|m| m.child.as_ref().map(|c| support::rss_kib(c.id())))
         .collect();
     let native_n = n / 4;
     let native_rate = native_signed(&cluster, native_n).await?;

@@ -11,42 +11,13 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-fn seed_tools() -> Result<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/seed-tools");
-    if !dir.join("seed-load").exists() {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/baseline/build-seed-server.sh"
-        );
-        if !Command::new("bash")
-            .arg(script)
-            .arg(&dir)
-            .status()?
-            .success()
-        {
-            bail!("building the seed tools failed (needs go: apt-get install -y golang-go)");
-        }
-    }
-    Ok(dir)
-}
-
 fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-        })
-        .map_or(0, |kib| kib / 1024)
+    support::rss_kib(pid) / 1024
 }
 
 fn address(i: u64) -> String {
@@ -101,7 +72,7 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let tools = seed_tools()?;
+    let tools = support::seed_tools()?;
     println!("registry scale benchmark: {n} peers, 2 cores, loopback");
 
     // Seed: its peers.json holds N peers, loaded into memory at start.

@@ -346,3 +346,36 @@ where
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// The seed chapter's Go server, client and load generator, built once into target/seed-tools
+/// (benchmarks use them as the baseline).
+pub fn seed_tools() -> Result<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/seed-tools");
+    if !dir.join("seed-load").exists() {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/baseline/build-seed-server.sh"
+        );
+        if !Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .status()?
+            .success()
+        {
+            bail!("building the seed tools failed (needs go: apt-get install -y golang-go)");
+        }
+    }
+    Ok(dir)
+}
+
+/// Resident memory of process `pid` in KiB (0 if unknown).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
