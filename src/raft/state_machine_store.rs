@@ -38,7 +38,8 @@ struct CurrentSnapshot {
     file: String,
 }
 
-/// The state machine of one member.
+/// The state machine of one member. Clones share the database.
+#[derive(Clone)]
 pub struct StateMachineStore {
     db: RegistryDb,
     db_path: PathBuf,
@@ -81,15 +82,8 @@ impl StateMachineStore {
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&StateMachineStore) -> Result<T, StorageIOError<MemberId>> + Send + 'static,
-    ) -> StorageResult<T>
-    where
-        Self: Sized,
-    {
-        let this = Self {
-            db: self.db.clone(),
-            db_path: self.db_path.clone(),
-            snapshot_dir: self.snapshot_dir.clone(),
-        };
+    ) -> StorageResult<T> {
+        let this = self.clone();
         tokio::task::spawn_blocking(move || f(&this))
             .await
             .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?
@@ -294,6 +288,7 @@ fn read_current(dir: &Path) -> io::Result<Option<CurrentSnapshot>> {
 }
 
 /// Streams the registry, as of one read transaction, into a snapshot file.
+#[derive(Clone)]
 pub struct SnapshotBuilder {
     db: RegistryDb,
     snapshot_dir: PathBuf,
@@ -374,10 +369,7 @@ async fn open_snapshot(meta: Meta, path: PathBuf) -> StorageResult<Snapshot<Type
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let this = Self {
-            db: self.db.clone(),
-            snapshot_dir: self.snapshot_dir.clone(),
-        };
+        let this = self.clone();
         let (meta, path) = tokio::task::spawn_blocking(move || this.build_sync())
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, any_err(e)))??;

@@ -204,14 +204,18 @@ impl Cluster {
         BootstrapClient::new(vec![self.addr(id)], quick_options())
     }
 
-    /// A client with every running member as a seed.
-    pub fn client(&self) -> BootstrapClient {
-        let addrs = self
-            .members
+    /// Addresses of the members whose process is running.
+    pub fn running_addrs(&self) -> Vec<String> {
+        self.members
             .iter()
             .filter(|m| m.child.is_some())
             .map(|m| m.addr.clone())
-            .collect();
+            .collect()
+    }
+
+    /// A client with every running member as a seed.
+    pub fn client(&self) -> BootstrapClient {
+        let addrs = self.running_addrs();
         BootstrapClient::new(addrs, quick_options())
     }
 
@@ -224,12 +228,7 @@ impl Cluster {
 
     /// A client with the cluster secret (for admin requests).
     pub fn admin_client(&self) -> Result<BootstrapClient> {
-        let addrs = self
-            .members
-            .iter()
-            .filter(|m| m.child.is_some())
-            .map(|m| m.addr.clone())
-            .collect();
+        let addrs = self.running_addrs();
         let mut options = quick_options();
         options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
         options.request_timeout = Duration::from_secs(60);
