@@ -11,6 +11,7 @@
 //! - [`chain`] — proof-of-work blocks and their validation (pure, I/O-free).
 //! - [`client`] — the one bootstrap client, with fallback across members.
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
+//! - [`node`] — a blockchain node: actix actors for peers, chain sync and mining.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 
 pub mod bootstrap;
@@ -18,6 +19,7 @@ pub mod chain;
 pub mod client;
 pub mod ctl;
 pub mod devnet;
+pub mod node;
 pub mod raft;
 pub mod record;
 pub mod registry;

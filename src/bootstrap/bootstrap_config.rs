@@ -157,7 +157,7 @@ impl BootstrapConfig {
 }
 
 /// Durations as whole seconds in TOML.
-mod humantime_secs {
+pub(crate) mod humantime_secs {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

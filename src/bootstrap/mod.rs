@@ -37,7 +37,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bootstrap_config::BootstrapConfig;
+pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
 pub use connection::Connection;
 pub use expiry_task::ExpiryTask;

@@ -70,6 +70,12 @@ pub enum CtlCommand {
         #[arg(long, default_value = "peerchain-ctl.key")]
         key: PathBuf,
     },
+    /// Show a node's peers, chain tip and sync state (asks the node, not the cluster).
+    Status {
+        /// The node's address.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        node: String,
+    },
     /// Show the members and the leader, or change the membership.
     Cluster {
         #[command(subcommand)]

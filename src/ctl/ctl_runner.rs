@@ -4,14 +4,16 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::{ClusterAction, CtlArgs, CtlCommand};
-use crate::client::{BootstrapClient, ClientError, ClientOptions};
+use crate::client::{BootstrapClient, ClientError, ClientOptions, NodeStatusQuery};
 use crate::raft::ClusterSecret;
 use crate::record::NodeIdentity;
 use crate::registry::PeerEntry;
-use crate::wire::{ClusterInfo, Request};
+use crate::wire::{ClusterInfo, NodeStatus, Request};
 
 /// Admin requests may wait for a learner to catch up.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// A node answers a status query at once or not at all.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a ctl command failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,10 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
     }
     let mut client = BootstrapClient::new(args.bootstrap.clone(), options);
     match args.command {
+        CtlCommand::Status { node } => {
+            let status = NodeStatusQuery::fetch(&node, STATUS_TIMEOUT).await?;
+            print_status(out, args.json, &status)
+        }
         CtlCommand::Register { address, ttl, key } => {
             let id = NodeIdentity::load_or_create(&key)?;
             let now = crate::unix_ms();
@@ -130,6 +136,66 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             }
         },
     }
+}
+
+/// A node's status as a short report.
+fn print_status(out: &mut dyn Write, json: bool, s: &NodeStatus) -> Result<(), CtlError> {
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(s).map_err(std::io::Error::other)?
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "node      {} at {} ({})",
+        s.node_id, s.listen_addr, s.network_id
+    )?;
+    writeln!(
+        out,
+        "tip       height {} hash {} work {}",
+        s.tip.height,
+        hex::encode(&s.tip.hash[..8]),
+        s.tip.total_work
+    )?;
+    match s.syncing {
+        Some((have, target)) => writeln!(out, "sync      syncing {have} / {target}")?,
+        None => writeln!(out, "sync      in sync with its peers")?,
+    }
+    if s.mining {
+        writeln!(out, "mining    yes, {} blocks mined", s.blocks_mined)?;
+    }
+    writeln!(
+        out,
+        "bootstrap {} ({}), members {}",
+        s.bootstrap.as_deref().unwrap_or("none reachable"),
+        if s.registered {
+            "registered"
+        } else {
+            "not registered"
+        },
+        s.bootstrap_members.join(",")
+    )?;
+    writeln!(
+        out,
+        "known     {} addresses, {} banned",
+        s.known_addresses.len(),
+        s.banned.len()
+    )?;
+    writeln!(out, "peers     {}", s.peers.len())?;
+    for p in &s.peers {
+        writeln!(
+            out,
+            "  {:<24} {} height {:<8} score {}",
+            p.addr,
+            if p.outbound { "out" } else { "in " },
+            p.tip_height,
+            p.ban_score
+        )?;
+    }
+    Ok(())
 }
 
 /// The cluster secret from --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET.

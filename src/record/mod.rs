@@ -46,3 +46,17 @@ fn signing_bytes(
 pub fn node_id_of(public_key: &[u8]) -> NodeId {
     NodeId(Sha256::digest(public_key).into())
 }
+
+/// Verifies an ed25519 `signature` over `msg` by `public_key`; returns the key's node id.
+///
+/// # Errors
+/// [`RecordError`] for a bad key, length or signature.
+pub fn verify_signed_by(
+    public_key: &[u8; 32],
+    signature: &[u8],
+    msg: &[u8],
+) -> Result<NodeId, RecordError> {
+    let node_id = node_id_of(public_key);
+    peer_record::verify_signature(&node_id, public_key, signature, msg)?;
+    Ok(node_id)
+}

@@ -15,12 +15,18 @@
 //! Layout:
 //! - [`frame_codec`] — bytes ⇄ frames ⇄ typed values ([`FrameCodec`]).
 //! - [`message`] — the bootstrap protocol's requests and responses.
+//! - [`peer_message`] — the node-to-node protocol (handshake, addresses, blocks, status).
 //! - [`wire_error`] — typed error codes carried in replies, and decode errors.
 
 pub mod frame_codec;
 pub mod message;
+pub mod peer_message;
 pub mod wire_error;
 
 pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MEMBER_MAX_FRAME_LENGTH};
 pub use message::{ClusterInfo, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION};
+pub use peer_message::{
+    Hello, NodeStatus, PeerMessage, PeerStatus, Tip, MAX_ADDRS_PER_MESSAGE, MAX_BLOCKS_PER_MESSAGE,
+    MAX_LOCATOR_HASHES, PEER_PROTOCOL_VERSION,
+};
 pub use wire_error::{DecodeError, ErrorCode, ErrorReply};

@@ -1,0 +1,435 @@
+//! [`Connection`]: one actor per TCP peer, inbound or outbound. It runs the handshake, keeps
+//! the peer alive with pings, turns frames into messages for the [`PeerManager`] and the
+//! [`ChainSync`] actor, and writes what they send back.
+//!
+//! Reads are bounded in size (the frame codec's limit) and in time (handshake timeout, then
+//! three missed pings). Writes go through a bounded queue to a writer task; a peer that does
+//! not read fast enough fills the queue and is dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures::SinkExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::chain_sync::{
+    BlockAnnounced, BlocksArrived, PeerConnected, PeerDisconnected, ServeBlocks,
+};
+use super::handshake::{Handshake, HandshakeError};
+use super::peer_manager::{
+    AddrsLearned, Closed, GetNodeStatus, HandshakeVerdict, Handshaked, Penalise, SampleAddrs,
+};
+use super::{ChainSync, NodeContext, PeerManager};
+use crate::record::NodeId;
+use crate::wire::{DecodeError, FrameCodec, Hello, PeerMessage, Tip, MAX_ADDRS_PER_MESSAGE};
+
+/// Connection id, unique within a node's run.
+pub type ConnId = u64;
+
+/// Frames queued for a peer before it counts as too slow.
+const OUTBOX_FRAMES: usize = 256;
+/// Longest a single frame write may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the handshake (or a status query) may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A peer gets addresses at most this often.
+const GETADDR_EVERY: Duration = Duration::from_secs(30);
+
+/// Where the connection came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Direction {
+    /// We dialed this address.
+    Outbound(String),
+    Inbound,
+}
+
+enum Phase {
+    /// Waiting for the peer's Hello (inbound: or a status query).
+    AwaitHello,
+    /// The peer's Hello checked; waiting for its proof.
+    AwaitProof {
+        hello: Box<Hello>,
+        node_id: NodeId,
+    },
+    /// Proof checked; waiting for the peer manager's verdict.
+    AwaitVerdict,
+    Ready,
+}
+
+/// One peer connection.
+pub struct Connection {
+    id: ConnId,
+    direction: Direction,
+    remote: SocketAddr,
+    node: Arc<NodeContext>,
+    manager: Addr<PeerManager>,
+    chain: Addr<ChainSync>,
+    outbox: mpsc::Sender<PeerMessage>,
+    handshake: Handshake,
+    /// Our tip when the connection opened (sent in Hello).
+    our_tip: Tip,
+    phase: Phase,
+    last_recv: Instant,
+    getaddr_pending: bool,
+    last_getaddr_served: Option<Instant>,
+}
+
+impl Connection {
+    /// Starts the actor for `stream`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        id: ConnId,
+        stream: TcpStream,
+        remote: SocketAddr,
+        direction: Direction,
+        node: Arc<NodeContext>,
+        manager: Addr<PeerManager>,
+        chain: Addr<ChainSync>,
+        our_tip: Tip,
+    ) -> Addr<Self> {
+        let max = node.config.max_frame_length;
+        let _ = stream.set_nodelay(true);
+        Connection::create(move |ctx| {
+            let (read, write) = stream.into_split();
+            ctx.add_stream(FramedRead::new(
+                read,
+                FrameCodec::<PeerMessage, PeerMessage>::new(max),
+            ));
+            let (outbox, rx) = mpsc::channel(OUTBOX_FRAMES);
+            let sink = FramedWrite::new(write, FrameCodec::<PeerMessage, PeerMessage>::new(max));
+            actix::spawn(write_loop(sink, rx));
+            let handshake = Handshake::new(
+                &node.config.network_id,
+                node.genesis,
+                node.config.difficulty,
+            );
+            Connection {
+                id,
+                direction,
+                remote,
+                node,
+                manager,
+                chain,
+                outbox,
+                handshake,
+                our_tip,
+                phase: Phase::AwaitHello,
+                last_recv: Instant::now(),
+                getaddr_pending: false,
+                last_getaddr_served: None,
+            }
+        })
+    }
+
+    fn is_outbound(&self) -> bool {
+        matches!(self.direction, Direction::Outbound(_))
+    }
+
+    /// Queues `msg`; a full queue means the peer does not read: drop it.
+    fn send(&mut self, msg: PeerMessage, ctx: &mut Context<Self>) {
+        match self.outbox.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(peer = %self.remote, "peer does not read its messages; disconnecting");
+                ctx.stop();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
+        }
+    }
+
+    fn goodbye(&mut self, reason: String, ctx: &mut Context<Self>) {
+        tracing::debug!(peer = %self.remote, %reason, "closing connection");
+        let _ = self.outbox.try_send(PeerMessage::Goodbye { reason });
+        ctx.stop();
+    }
+
+    fn send_hello(&mut self, ctx: &mut Context<Self>) {
+        let hello = self.handshake.hello(
+            &self.node.identity,
+            Some(self.node.advertised.clone()),
+            self.our_tip,
+        );
+        self.send(PeerMessage::Hello(hello), ctx);
+    }
+
+    fn penalise(&self, score: u32, reason: &str) {
+        self.manager.do_send(Penalise {
+            conn_id: self.id,
+            score,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn on_hello(&mut self, hello: Hello, ctx: &mut Context<Self>) {
+        let node_id = match self.handshake.check_hello(&hello, &self.node.identity) {
+            Ok(id) => id,
+            Err(e) => {
+                if e == HandshakeError::SelfConnection {
+                    self.manager.do_send(Closed {
+                        conn_id: self.id,
+                        was_ready: false,
+                        self_connection: true,
+                    });
+                }
+                self.goodbye(format!("handshake refused: {e}"), ctx);
+                return;
+            }
+        };
+        if !self.is_outbound() {
+            self.send_hello(ctx);
+        }
+        let signature = self.handshake.prove(&self.node.identity, &hello);
+        self.send(PeerMessage::HelloProof { signature }, ctx);
+        self.phase = Phase::AwaitProof {
+            hello: Box::new(hello),
+            node_id,
+        };
+    }
+
+    fn on_proof(&mut self, signature: &[u8], ctx: &mut Context<Self>) {
+        let Phase::AwaitProof { hello, node_id } =
+            std::mem::replace(&mut self.phase, Phase::AwaitVerdict)
+        else {
+            self.goodbye("unexpected handshake proof".into(), ctx);
+            return;
+        };
+        if let Err(e) = self.handshake.verify_proof(&hello, signature) {
+            self.goodbye(format!("handshake refused: {e}"), ctx);
+            return;
+        }
+        let request = Handshaked {
+            conn_id: self.id,
+            node_id,
+            listen_addr: hello.listen_addr.clone(),
+            direction: self.direction.clone(),
+            remote: self.remote,
+            tip_height: hello.tip.height,
+            addr: ctx.address(),
+        };
+        let tip = hello.tip;
+        self.manager
+            .send(request)
+            .into_actor(self)
+            .map(move |verdict, act, ctx| match verdict {
+                Ok(HandshakeVerdict::Accepted) => {
+                    act.phase = Phase::Ready;
+                    act.chain.do_send(PeerConnected {
+                        conn_id: act.id,
+                        addr: ctx.address(),
+                        tip,
+                    });
+                    act.getaddr_pending = true;
+                    act.send(PeerMessage::GetAddr, ctx);
+                }
+                Ok(HandshakeVerdict::Refused(reason)) => act.goodbye(reason, ctx),
+                Err(_) => ctx.stop(),
+            })
+            .wait(ctx);
+    }
+
+    fn on_status_query(&mut self, ctx: &mut Context<Self>) {
+        self.manager
+            .send(GetNodeStatus)
+            .into_actor(self)
+            .map(|status, act, ctx| {
+                if let Ok(status) = status {
+                    act.send(PeerMessage::Status(Box::new(status)), ctx);
+                }
+                ctx.stop();
+            })
+            .wait(ctx);
+    }
+
+    fn on_ready_message(&mut self, msg: PeerMessage, ctx: &mut Context<Self>) {
+        match msg {
+            PeerMessage::Ping { nonce } => self.send(PeerMessage::Pong { nonce }, ctx),
+            PeerMessage::Pong { .. } => {}
+            PeerMessage::GetAddr => {
+                let recently = self
+                    .last_getaddr_served
+                    .is_some_and(|t| t.elapsed() < GETADDR_EVERY);
+                if recently {
+                    tracing::debug!(peer = %self.remote, "GetAddr rate limited");
+                    return;
+                }
+                self.last_getaddr_served = Some(Instant::now());
+                self.manager
+                    .send(SampleAddrs {
+                        exclude: self.direction_addr(),
+                    })
+                    .into_actor(self)
+                    .map(|addrs, act, ctx| {
+                        if let Ok(addrs) = addrs {
+                            act.send(PeerMessage::Addr { addrs }, ctx);
+                        }
+                    })
+                    .spawn(ctx);
+            }
+            PeerMessage::Addr { mut addrs } => {
+                if !self.getaddr_pending {
+                    tracing::debug!(peer = %self.remote, "unsolicited Addr ignored");
+                    return;
+                }
+                self.getaddr_pending = false;
+                if addrs.len() > MAX_ADDRS_PER_MESSAGE {
+                    self.penalise(20, "more addresses than allowed");
+                    addrs.truncate(MAX_ADDRS_PER_MESSAGE);
+                }
+                self.manager.do_send(AddrsLearned { addrs });
+            }
+            PeerMessage::GetBlocks { locator, limit } => self.chain.do_send(ServeBlocks {
+                conn_id: self.id,
+                addr: ctx.address(),
+                locator,
+                limit,
+            }),
+            PeerMessage::Blocks { blocks, tip } => self.chain.do_send(BlocksArrived {
+                conn_id: self.id,
+                blocks,
+                tip,
+            }),
+            PeerMessage::NewBlock { block } => self.chain.do_send(BlockAnnounced {
+                conn_id: self.id,
+                block,
+            }),
+            PeerMessage::Goodbye { reason } => {
+                tracing::debug!(peer = %self.remote, %reason, "peer said goodbye");
+                ctx.stop();
+            }
+            other => {
+                self.penalise(10, "unexpected message");
+                tracing::debug!(peer = %self.remote, ?other, "unexpected message ignored");
+            }
+        }
+    }
+
+    fn direction_addr(&self) -> Option<String> {
+        match &self.direction {
+            Direction::Outbound(a) => Some(a.clone()),
+            Direction::Inbound => None,
+        }
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.is_outbound() {
+            self.send_hello(ctx);
+        }
+        ctx.run_later(HANDSHAKE_TIMEOUT, |act, ctx| {
+            if !matches!(act.phase, Phase::Ready) {
+                act.goodbye("handshake timed out".into(), ctx);
+            }
+        });
+        let interval = self.node.config.ping_interval;
+        ctx.run_interval(interval, move |act, ctx| {
+            if !matches!(act.phase, Phase::Ready) {
+                return;
+            }
+            if act.last_recv.elapsed() > interval * 3 {
+                act.goodbye("peer silent for three ping intervals".into(), ctx);
+                return;
+            }
+            let nonce = rand::random();
+            act.send(PeerMessage::Ping { nonce }, ctx);
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let was_ready = matches!(self.phase, Phase::Ready);
+        self.manager.do_send(Closed {
+            conn_id: self.id,
+            was_ready,
+            self_connection: false,
+        });
+        if was_ready {
+            self.chain.do_send(PeerDisconnected { conn_id: self.id });
+        }
+    }
+}
+
+impl StreamHandler<Result<PeerMessage, DecodeError>> for Connection {
+    fn handle(&mut self, item: Result<PeerMessage, DecodeError>, ctx: &mut Context<Self>) {
+        let msg = match item {
+            Ok(msg) => msg,
+            Err(e) => {
+                if matches!(self.phase, Phase::Ready) {
+                    self.penalise(20, "undecodable frame");
+                }
+                self.goodbye(format!("bad frame: {e}"), ctx);
+                return;
+            }
+        };
+        self.last_recv = Instant::now();
+        match (&self.phase, msg) {
+            (Phase::Ready, msg) => self.on_ready_message(msg, ctx),
+            (Phase::AwaitHello, PeerMessage::Hello(hello)) => self.on_hello(hello, ctx),
+            (Phase::AwaitHello, PeerMessage::GetStatus) if !self.is_outbound() => {
+                self.on_status_query(ctx);
+            }
+            (Phase::AwaitProof { .. }, PeerMessage::HelloProof { signature }) => {
+                self.on_proof(&signature, ctx);
+            }
+            (_, PeerMessage::Goodbye { reason }) => {
+                tracing::debug!(peer = %self.remote, %reason, "peer refused the handshake");
+                ctx.stop();
+            }
+            (_, _) => self.goodbye("protocol violation during handshake".into(), ctx),
+        }
+    }
+}
+
+/// Sends a message to the peer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub PeerMessage);
+
+impl Handler<Deliver> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        self.send(msg.0, ctx);
+    }
+}
+
+/// Closes the connection, telling the peer why.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub reason: String,
+}
+
+impl Handler<Disconnect> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
+        self.goodbye(msg.reason, ctx);
+    }
+}
+
+/// Writes queued frames until the queue closes or a write fails or stalls.
+async fn write_loop(
+    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, FrameCodec<PeerMessage, PeerMessage>>,
+    mut rx: mpsc::Receiver<PeerMessage>,
+) {
+    while let Some(msg) = rx.recv().await {
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "write to peer failed");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!("write to peer stalled");
+                break;
+            }
+        }
+    }
+    // Dropping the sink shuts our side down; the reader sees EOF from the peer in turn.
+}
