@@ -31,8 +31,8 @@ enum Command {
     Node(NodeArgs),
     /// Operator commands against the bootstrap cluster (and `ctl status --node` for a node).
     Ctl(CtlArgs),
-    /// A local network on loopback: 3 bootstrap members (port 4000 onwards) and a live status
-    /// table; Ctrl-C stops everything.
+    /// A local network on loopback: 3 bootstrap members (port 4000 onwards), 4 nodes (port
+    /// 7000 onwards, node 1 mining) and a live status table; Ctrl-C stops everything.
     Devnet(DevnetArgs),
 }
 
@@ -47,6 +47,18 @@ struct DevnetArgs {
     /// Port of bootstrap member 1; the others use the following ports.
     #[arg(long, default_value_t = 4000)]
     base_port: u16,
+    /// Number of nodes (node 1 mines).
+    #[arg(long, default_value_t = 4)]
+    nodes: u64,
+    /// Port of node 1; the others use the following ports.
+    #[arg(long, default_value_t = 7000)]
+    node_base_port: u16,
+    /// Proof-of-work difficulty (leading zero bits).
+    #[arg(long, default_value_t = 16)]
+    difficulty: u32,
+    /// Seconds the miner pauses after each block.
+    #[arg(long, default_value_t = 2.0)]
+    block_interval: f64,
 }
 
 /// Flags override the TOML file given with --config; unset flags keep the file's values.
@@ -335,6 +347,10 @@ async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         bootstraps: args.bootstraps,
         base_port: args.base_port,
+        nodes: args.nodes,
+        node_base_port: args.node_base_port,
+        difficulty: args.difficulty,
+        block_interval_secs: args.block_interval,
         ..DevnetConfig::default()
     };
     devnet::run(config, shutdown_signal()).await?;

@@ -17,6 +17,14 @@ pub struct DevnetConfig {
     /// others on the ports after it.
     pub base_port: u16,
     pub network_id: String,
+    /// Nodes started (node 1 mines).
+    pub nodes: u64,
+    /// Port of node 1; the others use the following ports.
+    pub node_base_port: u16,
+    /// Proof-of-work difficulty of the devnet's chain (leading zero bits).
+    pub difficulty: u32,
+    /// Seconds the miner pauses after each block.
+    pub block_interval_secs: f64,
 }
 
 impl Default for DevnetConfig {
@@ -27,6 +35,10 @@ impl Default for DevnetConfig {
             bootstraps: 3,
             base_port: DEFAULT_PORT,
             network_id: DEFAULT_NETWORK_ID.to_string(),
+            nodes: 4,
+            node_base_port: crate::node::node_config::DEFAULT_NODE_PORT,
+            difficulty: 16,
+            block_interval_secs: 2.0,
         }
     }
 }
@@ -42,6 +54,17 @@ impl DevnetConfig {
         }
         if u32::from(self.base_port) + self.bootstraps as u32 > 65_535 {
             return Err("base port too high".into());
+        }
+        if self.nodes > 64 {
+            return Err("at most 64 nodes".into());
+        }
+        if u32::from(self.node_base_port) + self.nodes as u32 > 65_535 {
+            return Err("node base port too high".into());
+        }
+        let b = u32::from(self.base_port)..u32::from(self.base_port) + self.bootstraps as u32;
+        let n = u32::from(self.node_base_port)..u32::from(self.node_base_port) + self.nodes as u32;
+        if b.start < n.end && n.start < b.end {
+            return Err("bootstrap and node ports overlap".into());
         }
         Ok(())
     }
@@ -59,6 +82,29 @@ impl DevnetConfig {
     }
 
     /// The `--initial-cluster` value.
+    /// `(index, address)` of every node.
+    pub fn node_addrs(&self) -> Vec<(u64, String)> {
+        (1..=self.nodes)
+            .map(|i| {
+                (
+                    i,
+                    format!("127.0.0.1:{}", u64::from(self.node_base_port) + i - 1),
+                )
+            })
+            .collect()
+    }
+
+    /// Node `i`'s seed list: every bootstrap, starting at a different one per node, so that
+    /// the nodes spread over the members and fall back in different orders.
+    pub fn seeds_of(&self, i: u64) -> String {
+        let addrs = self.bootstrap_addrs();
+        let n = addrs.len();
+        (0..n)
+            .map(|k| addrs[(k + (i as usize - 1)) % n].1.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     pub fn initial_cluster(&self) -> String {
         self.bootstrap_addrs()
             .iter()

@@ -66,7 +66,38 @@ pub async fn run(
         ];
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
     }
-    let table = StatusTable::new(config.bootstrap_addrs(), config.data_dir.clone());
+    for (i, addr) in config.node_addrs() {
+        let dir = config.data_dir.join(format!("node-{i}"));
+        let mut args = vec![
+            "node".to_string(),
+            "--listen".into(),
+            addr.clone(),
+            "--seeds".into(),
+            config.seeds_of(i),
+            "--data-dir".into(),
+            dir.display().to_string(),
+            "--network-id".into(),
+            config.network_id.clone(),
+            "--difficulty".into(),
+            config.difficulty.to_string(),
+            "--no-diversity".into(),
+            "--refresh-interval".into(),
+            "10".into(),
+        ];
+        if i == 1 {
+            args.extend([
+                "--mine".to_string(),
+                "--block-interval".into(),
+                config.block_interval_secs.to_string(),
+            ]);
+        }
+        group.spawn(&format!("node-{i}"), &config.binary, &args)?;
+    }
+    let table = StatusTable::new(
+        config.bootstrap_addrs(),
+        config.node_addrs(),
+        config.data_dir.clone(),
+    );
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(STATUS_INTERVAL);
     loop {
@@ -78,7 +109,7 @@ pub async fn run(
         }
     }
     println!("stopping devnet ...");
-    group.stop_all(Duration::from_secs(10)).await;
+    group.stop_all("node-", Duration::from_secs(10)).await;
     println!("devnet stopped; data kept in {}", config.data_dir.display());
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! [`ProcessGroup`]: the devnet's child processes, each logging to its own file.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,8 +31,11 @@ impl ProcessGroup {
             .create(true)
             .append(true)
             .open(self.log_dir.join(format!("{name}.log")))?;
+        // A process group of its own: Ctrl-C reaches only the devnet, which then stops the
+        // children in order (nodes first, so they can deregister while the cluster is up).
         let child = Command::new(binary)
             .args(args)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -51,25 +55,33 @@ impl ProcessGroup {
             .collect()
     }
 
-    /// SIGTERM to every child, then SIGKILL to those still running after `grace`.
-    pub async fn stop_all(&mut self, grace: Duration) {
-        for (_, c) in &self.children {
-            if let Ok(pid) = i32::try_from(c.id()) {
+    /// Stops every child, newest first in two waves: those named `first_prefix*`, then the
+    /// rest. Each wave gets SIGTERM, then SIGKILL for those still running after `grace`.
+    pub async fn stop_all(&mut self, first_prefix: &str, grace: Duration) {
+        let (first, rest): (Vec<usize>, Vec<usize>) =
+            (0..self.children.len()).partition(|i| self.children[*i].0.starts_with(first_prefix));
+        self.stop(&first, grace).await;
+        self.stop(&rest, grace).await;
+    }
+
+    async fn stop(&mut self, which: &[usize], grace: Duration) {
+        for i in which {
+            if let Ok(pid) = i32::try_from(self.children[*i].1.id()) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             }
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if self
-                .children
-                .iter_mut()
-                .all(|(_, c)| matches!(c.try_wait(), Ok(Some(_))))
-            {
+            let all_done = which
+                .iter()
+                .all(|i| matches!(self.children[*i].1.try_wait(), Ok(Some(_))));
+            if all_done {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        for (name, c) in &mut self.children {
+        for i in which {
+            let (name, c) = &mut self.children[*i];
             if matches!(c.try_wait(), Ok(None)) {
                 eprintln!("{name} did not stop in {grace:?}; killing it");
                 let _ = c.kill();

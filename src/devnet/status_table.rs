@@ -5,20 +5,26 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ProcessGroup;
-use crate::client::{BootstrapClient, ClientOptions};
+use crate::client::{BootstrapClient, ClientOptions, NodeStatusQuery};
 
 const QUERY_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Prints the status of every devnet process.
 pub struct StatusTable {
     bootstraps: Vec<(u64, String)>,
+    nodes: Vec<(u64, String)>,
     data_dir: PathBuf,
 }
 
 impl StatusTable {
-    pub fn new(bootstraps: Vec<(u64, String)>, data_dir: PathBuf) -> Self {
+    pub fn new(
+        bootstraps: Vec<(u64, String)>,
+        nodes: Vec<(u64, String)>,
+        data_dir: PathBuf,
+    ) -> Self {
         Self {
             bootstraps,
+            nodes,
             data_dir,
         }
     }
@@ -70,6 +76,36 @@ impl StatusTable {
                     addr,
                     "DOWN"
                 ),
+            };
+            lines.push(line);
+        }
+        if !self.nodes.is_empty() {
+            lines.push(String::new());
+            lines.push(format!(
+                "{:<12} {:<16} {:>7} {:<14} {:>6} {:<10} {:>6}",
+                "NODE", "ADDRESS", "HEIGHT", "TIP", "PEERS", "SYNC", "MINED"
+            ));
+        }
+        for (i, addr) in &self.nodes {
+            let line = match NodeStatusQuery::fetch(addr, QUERY_TIMEOUT * 2).await {
+                Ok(s) => format!(
+                    "{:<12} {:<16} {:>7} {:<14} {:>6} {:<10} {:>6}",
+                    format!("node-{i}"),
+                    addr,
+                    s.tip.height,
+                    hex::encode(&s.tip.hash[..6]),
+                    s.peers.len(),
+                    match s.syncing {
+                        Some((have, target)) => format!("{have}/{target}"),
+                        None => "synced".into(),
+                    },
+                    if s.mining {
+                        s.blocks_mined.to_string()
+                    } else {
+                        "-".into()
+                    }
+                ),
+                Err(_) => format!("{:<12} {:<16} {:>7}", format!("node-{i}"), addr, "DOWN"),
             };
             lines.push(line);
         }

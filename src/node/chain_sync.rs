@@ -27,8 +27,8 @@ const INVALID_BLOCK_PENALTY: u32 = 34;
 const INVALID_RANGE_PENALTY: u32 = 50;
 const STALL_PENALTY: u32 = 20;
 const UNSOLICITED_PENALTY: u32 = 10;
-/// Sync progress is logged at most this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// Sync progress is logged at most this often (every range when ranges are slower).
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 struct SyncPeer {
     addr: Addr<Connection>,
@@ -121,7 +121,7 @@ impl ChainSync {
             requested_at: Instant::now(),
             start_height,
             received: 0,
-            last_progress_log: Instant::now(),
+            last_progress_log: Instant::now() - PROGRESS_EVERY,
         });
         self.request_blocks(conn_id, None);
     }
@@ -324,7 +324,7 @@ impl ChainSync {
         let height = self.store.tip().height;
         if let Some(job) = &mut self.sync {
             job.received += blocks.len() as u64;
-            if job.target.height > job.start_height + 100
+            if job.target.height > job.start_height + u64::from(MAX_BLOCKS_PER_MESSAGE)
                 && job.last_progress_log.elapsed() >= PROGRESS_EVERY
             {
                 job.last_progress_log = Instant::now();

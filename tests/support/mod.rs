@@ -1,6 +1,8 @@
 //! Test harness: real `peerchain` processes on loopback, each in its own data directory.
 #![allow(dead_code)]
 
+pub mod node_net;
+
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -302,7 +304,7 @@ impl Drop for Cluster {
     }
 }
 
-fn signal(pid: u32, sig: &str) -> Result<()> {
+pub fn signal(pid: u32, sig: &str) -> Result<()> {
     let status = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
         .status()?;
