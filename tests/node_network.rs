@@ -376,9 +376,12 @@ async fn a_late_node_syncs_a_long_chain_in_ranges_and_logs_progress() -> Result<
         || async move { Ok(n.status("a").await?.tip.height >= 1200) },
     )
     .await?;
+    let before = net.status("a").await?.tip;
     net.terminate("a")?;
+    // Restarted without --mine: it resumes at its saved tip (chain.redb), not at genesis.
     net.restart("a", Some(&[]))?;
     let target = net.status_eventually("a").await?.tip;
+    ensure!(target.height >= before.height, "{target:?} vs {before:?}");
     net.spawn("b", &["--peers", &a])?;
     let n = &net;
     eventually(

@@ -499,10 +499,19 @@ impl Handler<ServeBlocks> for ChainSync {
         // Leave room in the frame for the envelope.
         let max_bytes = self.node.config.max_frame_length * 3 / 4;
         match self.store.blocks_after(&msg.locator, limit, max_bytes) {
-            Ok(blocks) => msg.addr.do_send(Deliver(PeerMessage::Blocks {
-                blocks,
-                tip: self.store.tip(),
-            })),
+            Ok(blocks) => {
+                // The peer holds the chain up to what it asked after, and soon what we send.
+                if let Some(last) = blocks.last() {
+                    self.manager.do_send(PeerHeight {
+                        conn_id: msg.conn_id,
+                        height: last.index,
+                    });
+                }
+                msg.addr.do_send(Deliver(PeerMessage::Blocks {
+                    blocks,
+                    tip: self.store.tip(),
+                }));
+            }
             Err(e) => tracing::error!(error = %e, "reading blocks for a peer failed"),
         }
     }
