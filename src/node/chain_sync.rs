@@ -357,13 +357,18 @@ impl ChainSync {
         }
         let parent_known = self.store.contains(&block.prev_hash).unwrap_or(false);
         if !parent_known {
-            // We are missing blocks before it: fetch them from this peer.
+            // We are missing blocks before it: fetch them from this peer, now or after the
+            // sync in progress. Its chain's work is unknown until it answers a range request
+            // (whose reply carries its tip), so it counts as the most for now.
+            let target = Tip {
+                height: block.index,
+                hash: block.hash,
+                total_work: u128::MAX,
+            };
+            if let Some(p) = self.peers.get_mut(&conn_id) {
+                p.tip = target;
+            }
             if self.sync.is_none() {
-                let target = Tip {
-                    height: block.index,
-                    hash: block.hash,
-                    total_work: u128::MAX,
-                };
                 self.start_sync(conn_id, target);
             }
             return;

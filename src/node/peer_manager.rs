@@ -306,12 +306,29 @@ impl Handler<Handshaked> for PeerManager {
         if self.book.is_banned_id(&msg.node_id, now) {
             return HandshakeVerdict::Refused("banned".into());
         }
-        if self.by_node.contains_key(&msg.node_id) {
-            if let Direction::Outbound(a) = &msg.direction {
-                // Known under another address: no need to dial this one again soon.
-                self.book.record_success(a, msg.node_id, now);
+        if let Some(existing_id) = self.by_node.get(&msg.node_id).copied() {
+            // Two connections to one node (typically both dialed each other at once). Both
+            // sides keep the one dialed by the smaller node id, so they agree on which.
+            let own = self.node.identity.node_id();
+            let dialer = |d: &Direction| match d {
+                Direction::Outbound(_) => own,
+                Direction::Inbound => msg.node_id,
+            };
+            let existing = self.peers.get(&existing_id).map(|p| p.direction.clone());
+            let keep_new = existing.is_some_and(|d| dialer(&msg.direction) < dialer(&d));
+            if !keep_new {
+                if let Direction::Outbound(a) = &msg.direction {
+                    // Known under another address: no need to dial this one again soon.
+                    self.book.record_success(a, msg.node_id, now);
+                }
+                return HandshakeVerdict::Refused("duplicate connection".into());
             }
-            return HandshakeVerdict::Refused("duplicate connection".into());
+            if let Some(old) = self.peers.get(&existing_id) {
+                old.addr.do_send(Disconnect {
+                    reason: "duplicate connection".into(),
+                });
+            }
+            self.by_node.remove(&msg.node_id);
         }
         let ready_inbound = self
             .peers
