@@ -12,12 +12,14 @@
 //! - [`client`] — the one bootstrap client, with fallback across members.
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
+//! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
 
 pub mod bootstrap;
 pub mod chain;
 pub mod client;
 pub mod ctl;
 pub mod devnet;
+pub mod health;
 pub mod raft;
 pub mod record;
 pub mod registry;

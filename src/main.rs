@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use peerchain::bootstrap::{self, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
 use peerchain::devnet::{self, DevnetConfig};
+use peerchain::health::{self, HealthArgs};
 use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +32,9 @@ enum Command {
     /// A local network on loopback: 3 bootstrap members (port 4000 onwards) and a live status
     /// table; Ctrl-C stops everything.
     Devnet(DevnetArgs),
+    /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
+    /// with the reason otherwise; for container healthchecks.
+    Health(HealthArgs),
 }
 
 #[derive(Args)]
@@ -62,7 +66,7 @@ struct BootstrapArgs {
     #[arg(long)]
     initial_cluster: Option<String>,
     /// Join an existing cluster (wait for `ctl cluster add-learner`) instead of forming one.
-    #[arg(long)]
+    #[arg(long, env = "PEERCHAIN_JOIN")]
     join: bool,
     /// Directory for the Raft log, registry and snapshots.
     #[arg(long)]
@@ -197,6 +201,11 @@ fn main() -> anyhow::Result<()> {
                     ..DevnetConfig::default()
                 };
                 devnet::run(config, shutdown_signal()).await?;
+                Ok(())
+            }
+            Command::Health(args) => {
+                let mut out = std::io::stdout();
+                health::run(args, &mut out).await?;
                 Ok(())
             }
             Command::Ctl(args) => {
