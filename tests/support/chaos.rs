@@ -182,8 +182,8 @@ impl<F: Faults> ChaosRun<F> {
     pub async fn kill_leader_cycles(&mut self, cycles: usize) -> Result<()> {
         for cycle in 0..cycles {
             let leader = self.find_leader(&[]).await?;
-            let t = self.now_us();
             self.faults.kill(leader)?;
+            let t = self.now_us();
             let next = self.find_leader(&[leader]).await.context(format!("cycle {cycle}"))?;
             ensure!(next != leader);
             self.faults.restart(leader)?;
@@ -204,9 +204,9 @@ impl<F: Faults> ChaosRun<F> {
             .iter()
             .find(|&&i| i != leader && i != follower)
             .context("a survivor")?;
-        let t = self.now_us();
         self.faults.kill(leader)?;
         self.faults.kill(follower)?;
+        let t = self.now_us();
         let addr = self.faults.client_addr(survivor);
         let mut client = BootstrapClient::new(vec![addr.clone()], probe_options(Duration::from_secs(10)));
         let id = NodeIdentity::generate();
@@ -261,8 +261,8 @@ impl<F: Faults> ChaosRun<F> {
     /// rejoins as a follower.
     pub async fn pause_leader(&mut self) -> Result<()> {
         let leader = self.find_leader(&[]).await?;
-        let t = self.now_us();
         self.faults.pause(leader)?;
+        let t = self.now_us();
         self.frozen.insert(leader);
         self.find_leader(&[leader]).await?;
         tokio::time::sleep(HOLD).await;
@@ -277,8 +277,9 @@ impl<F: Faults> ChaosRun<F> {
     /// The leader cut off from the others (and from clients), then healed.
     pub async fn partition_leader(&mut self) -> Result<()> {
         let leader = self.find_leader(&[]).await?;
+        let note = self.faults.disconnect(leader)?;
         let t = self.now_us();
-        if let Some(note) = self.faults.disconnect(leader)? {
+        if let Some(note) = note {
             self.note(note);
         }
         self.frozen.insert(leader);
@@ -294,11 +295,11 @@ impl<F: Faults> ChaosRun<F> {
 
     /// Every member killed at once, then all restarted.
     pub async fn full_restart(&mut self) -> Result<()> {
-        let t = self.now_us();
         let ids = self.faults.ids();
         for &id in &ids {
             self.faults.kill(id)?;
         }
+        let t = self.now_us();
         for &id in &ids {
             self.faults.restart(id)?;
         }
@@ -319,8 +320,8 @@ impl<F: Faults> ChaosRun<F> {
             .iter()
             .find(|&&i| i != leader)
             .context("a follower")?;
-        let t = self.now_us();
         self.faults.kill(victim)?;
+        let t = self.now_us();
         self.admin(Request::RemoveMember { member_id: victim }).await?;
         self.faults.wipe_and_start_joining(victim)?;
         let addr = self.faults.member_addr(victim);

@@ -17,7 +17,8 @@ use super::SECRET;
 /// How long members get to converge on the same registry after healing.
 const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 
-/// One injected fault: when it started and when the harness had healed it.
+/// One injected fault: when the injection command had returned, and when the harness had
+/// healed it (and the members agreed on a leader again).
 #[derive(Debug, Clone)]
 pub struct FaultEvent {
     pub kind: &'static str,
@@ -78,6 +79,7 @@ pub struct FaultRow {
     pub count: usize,
     pub max_unavailable_s: f64,
     pub max_recover_s: f64,
+    pub sum_recover_s: f64,
     pub unrecovered: usize,
 }
 
@@ -147,7 +149,10 @@ impl ChaosReport {
             row.count += 1;
             row.max_unavailable_s = row.max_unavailable_s.max(secs(unavailable));
             match recover {
-                Some(r) => row.max_recover_s = row.max_recover_s.max(secs(r)),
+                Some(r) => {
+                    row.max_recover_s = row.max_recover_s.max(secs(r));
+                    row.sum_recover_s += secs(r);
+                }
                 None => row.unrecovered += 1,
             }
         }
@@ -275,19 +280,25 @@ impl fmt::Display for ChaosReport {
         )?;
         writeln!(
             f,
-            "{:<18} {:>6} {:>22} {:>18}",
-            "fault", "count", "max write unavail (s)", "max recover (s)"
+            "{:<18} {:>6} {:>22} {:>18} {:>18}",
+            "fault", "count", "max write unavail (s)", "mean recover (s)", "max recover (s)"
         )?;
         for (kind, r) in &self.rows {
-            let recover = if r.unrecovered > 0 {
+            let recovered = r.count - r.unrecovered;
+            let mean = if recovered > 0 {
+                format!("{:.2}", r.sum_recover_s / recovered as f64)
+            } else {
+                "-".into()
+            };
+            let max = if r.unrecovered > 0 {
                 format!("{} never", r.unrecovered)
             } else {
                 format!("{:.2}", r.max_recover_s)
             };
             writeln!(
                 f,
-                "{:<18} {:>6} {:>22.2} {:>18}",
-                kind, r.count, r.max_unavailable_s, recover
+                "{:<18} {:>6} {:>22.2} {:>18} {:>18}",
+                kind, r.count, r.max_unavailable_s, mean, max
             )?;
         }
         let faults: usize = self.rows.values().map(|r| r.count).sum();

@@ -59,7 +59,10 @@ impl Workload {
             .collect();
         let tasks = (0..clients)
             .map(|c| {
-                let client = BootstrapClient::new(addrs.clone(), workload_options());
+                // Each client starts at a different member, as independent clients would.
+                let mut seeds = addrs.clone();
+                seeds.rotate_left(c % addrs.len().max(1));
+                let client = BootstrapClient::new(seeds, workload_options());
                 let (history, stop) = (history.clone(), stop.clone());
                 tokio::spawn(run_client(c, keys_each, client, history, stop))
             })
