@@ -26,7 +26,11 @@ fn read(present: bool) -> KeyOp {
 #[test]
 fn model_follows_the_registry_rules() {
     assert_eq!(step(None, &reg(1)), Some(Some(1)));
-    assert_eq!(step(Some(2), &reg(1)), None, "stale register cannot succeed");
+    assert_eq!(
+        step(Some(2), &reg(1)),
+        None,
+        "stale register cannot succeed"
+    );
     assert_eq!(
         step(Some(2), &KeyOp::Register { seq: 1, ok: false }),
         Some(Some(2))
@@ -126,7 +130,10 @@ fn many_concurrent_reads_are_checked_quickly() {
         h.push(op(read(i >= 500), 10 + i * 10, 15 + i * 10));
     }
     // Reads before 500 see absent, after see present: fine while the write is pending.
-    assert!(!check_key(&h), "register completed at 1000, later reads must see it");
+    assert!(
+        !check_key(&h),
+        "register completed at 1000, later reads must see it"
+    );
     let mut h = vec![op(reg(1), 0, 100_000)];
     for i in 0..2_000u64 {
         h.push(op(read(i >= 500), 10 + i * 10, 15 + i * 10));

@@ -56,12 +56,13 @@ pub async fn check_bootstrap(
         let mut conn = FrameConnection::connect(addr, timeout).await?;
         conn.call(Request::ClusterInfo, timeout).await
     };
-    let reply = tokio::time::timeout(timeout, probe)
-        .await
-        .map_err(|_| ClientError::Timeout {
-            addr: addr.to_string(),
-            timeout,
-        })??;
+    let reply =
+        tokio::time::timeout(timeout, probe)
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })??;
     let Response::ClusterInfo(info) = reply else {
         return Err(HealthError::Unexpected {
             addr: addr.to_string(),
@@ -87,10 +88,10 @@ pub async fn check_bootstrap(
 /// # Errors
 /// The first unhealthy target, or [`HealthError::NothingToCheck`].
 pub async fn run(args: HealthArgs, out: &mut dyn Write) -> Result<(), HealthError> {
-    let timeout = Duration::from_secs_f64(args.timeout.clamp(
-        MIN_TIMEOUT.as_secs_f64(),
-        MAX_TIMEOUT.as_secs_f64(),
-    ));
+    let timeout = Duration::from_secs_f64(
+        args.timeout
+            .clamp(MIN_TIMEOUT.as_secs_f64(), MAX_TIMEOUT.as_secs_f64()),
+    );
     let Some(addr) = args.bootstrap else {
         return Err(HealthError::NothingToCheck);
     };

@@ -78,7 +78,11 @@ pub struct ChaosRun<F: Faults> {
 impl<F: Faults> ChaosRun<F> {
     /// Starts the workload against every member of `faults`.
     pub fn start(faults: F, profile: Profile) -> Self {
-        let addrs = faults.ids().iter().map(|&i| faults.client_addr(i)).collect();
+        let addrs = faults
+            .ids()
+            .iter()
+            .map(|&i| faults.client_addr(i))
+            .collect();
         let workload = Workload::start(addrs, profile.clients, profile.keys_each);
         Self {
             faults,
@@ -184,7 +188,10 @@ impl<F: Faults> ChaosRun<F> {
             let leader = self.find_leader(&[]).await?;
             self.faults.kill(leader)?;
             let t = self.now_us();
-            let next = self.find_leader(&[leader]).await.context(format!("cycle {cycle}"))?;
+            let next = self
+                .find_leader(&[leader])
+                .await
+                .context(format!("cycle {cycle}"))?;
             ensure!(next != leader);
             self.faults.restart(leader)?;
             self.wait_all_agree().await?;
@@ -208,7 +215,8 @@ impl<F: Faults> ChaosRun<F> {
         self.faults.kill(follower)?;
         let t = self.now_us();
         let addr = self.faults.client_addr(survivor);
-        let mut client = BootstrapClient::new(vec![addr.clone()], probe_options(Duration::from_secs(10)));
+        let mut client =
+            BootstrapClient::new(vec![addr.clone()], probe_options(Duration::from_secs(10)));
         let id = NodeIdentity::generate();
         let now = peerchain::unix_ms();
         let record = id.sign_record(NETWORK, PROBE_KEY, 1, now + 3_600_000);
@@ -322,7 +330,8 @@ impl<F: Faults> ChaosRun<F> {
             .context("a follower")?;
         self.faults.kill(victim)?;
         let t = self.now_us();
-        self.admin(Request::RemoveMember { member_id: victim }).await?;
+        self.admin(Request::RemoveMember { member_id: victim })
+            .await?;
         self.faults.wipe_and_start_joining(victim)?;
         let addr = self.faults.member_addr(victim);
         self.admin(Request::AddLearner {

@@ -194,8 +194,16 @@ impl ChaosReport {
     /// Fails unless nothing was lost, nothing appeared from nowhere, every key's history is
     /// linearizable, the members converged and writes recovered after every fault.
     pub fn assert_ok(&self) -> Result<()> {
-        ensure!(self.lost.is_empty(), "lost acknowledged writes: {:?}", self.lost);
-        ensure!(self.phantoms.is_empty(), "phantom records: {:?}", self.phantoms);
+        ensure!(
+            self.lost.is_empty(),
+            "lost acknowledged writes: {:?}",
+            self.lost
+        );
+        ensure!(
+            self.phantoms.is_empty(),
+            "phantom records: {:?}",
+            self.phantoms
+        );
         ensure!(
             self.non_linearizable.is_empty(),
             "non-linearizable keys: {:?}",
@@ -216,12 +224,19 @@ impl ChaosReport {
 }
 
 /// Lost acknowledged writes and phantom records, judged from every member's listing.
-fn durability(ops: &[Op], keys: &[String], listings: &[(u64, Listing)]) -> (Vec<String>, Vec<String>) {
+fn durability(
+    ops: &[Op],
+    keys: &[String],
+    listings: &[(u64, Listing)],
+) -> (Vec<String>, Vec<String>) {
     let mut lost = Vec::new();
     let mut phantoms = Vec::new();
     let key_set: BTreeSet<&String> = keys.iter().collect();
     for key in keys {
-        let writes: Vec<&Op> = ops.iter().filter(|o| o.key() == Some(key.as_str())).collect();
+        let writes: Vec<&Op> = ops
+            .iter()
+            .filter(|o| o.key() == Some(key.as_str()))
+            .collect();
         let attempted: BTreeSet<u64> = writes
             .iter()
             .filter_map(|o| match o.kind {
@@ -246,7 +261,9 @@ fn durability(ops: &[Op], keys: &[String], listings: &[(u64, Listing)]) -> (Vec<
                         .any(|o| matches!(o.kind, OpKind::Deregister { .. }));
                     let ok = matches!(stored, Some(Some(s)) if s >= seq);
                     if !ok && !may_be_gone {
-                        lost.push(format!("member {id}: {key} (acked seq {seq}) has {stored:?}"));
+                        lost.push(format!(
+                            "member {id}: {key} (acked seq {seq}) has {stored:?}"
+                        ));
                     }
                 }
                 OpKind::Deregister { .. } => {

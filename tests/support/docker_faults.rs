@@ -35,9 +35,7 @@ fn compose_program() -> Result<Vec<String>> {
 }
 
 fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {cmd:?}"))?;
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed: {}{}",
@@ -78,8 +76,11 @@ impl DockerFaults {
         let mut perms = std::fs::metadata(&secret)?.permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
         std::fs::set_permissions(&secret, perms)?;
+        // scripts/test sets the prefix so that its trap can remove whatever a killed run left.
+        let prefix = std::env::var("PEERCHAIN_CHAOS_PROJECT_PREFIX")
+            .unwrap_or_else(|_| "peerchain-chaos".into());
         let project = format!(
-            "peerchain-chaos-{}-{}",
+            "{prefix}-{}-{}",
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
@@ -112,7 +113,10 @@ impl DockerFaults {
             .arg(Self::compose_file())
             .args(args)
             .env("PEERCHAIN_IMAGE", &self.image)
-            .env("PEERCHAIN_SECRET_FILE", self.dir.path().join("cluster-secret"))
+            .env(
+                "PEERCHAIN_SECRET_FILE",
+                self.dir.path().join("cluster-secret"),
+            )
             .env("PEERCHAIN_RESTART", "no")
             .env("PEERCHAIN_LOG", "info,openraft=warn");
         for (id, port) in &self.ports {
@@ -256,7 +260,10 @@ impl Drop for DockerFaults {
         if let Ok(logs) = self.compose_run(&["logs", "--no-color"]) {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/chaos-logs");
             let path = dir.join(format!("{}.log", self.project));
-            if std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, logs)).is_ok() {
+            if std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&path, logs))
+                .is_ok()
+            {
                 eprintln!("docker chaos logs saved to {}", path.display());
             }
         }
