@@ -13,12 +13,14 @@
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
 //! - [`node`] — a blockchain node: actix actors for peers, chain sync and mining.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
+//! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
 
 pub mod bootstrap;
 pub mod chain;
 pub mod client;
 pub mod ctl;
 pub mod devnet;
+pub mod health;
 pub mod node;
 pub mod raft;
 pub mod record;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use peerchain::bootstrap::{self, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
 use peerchain::devnet::{self, DevnetConfig};
+use peerchain::health::{self, HealthArgs};
 use peerchain::node::{self, NodeConfig};
 use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
@@ -34,6 +35,9 @@ enum Command {
     /// A local network on loopback: 3 bootstrap members (port 4000 onwards), 4 nodes (port
     /// 7000 onwards, node 1 mining) and a live status table; Ctrl-C stops everything.
     Devnet(DevnetArgs),
+    /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
+    /// with the reason otherwise; for container healthchecks.
+    Health(HealthArgs),
 }
 
 #[derive(Args)]
@@ -187,7 +191,7 @@ struct BootstrapArgs {
     #[arg(long)]
     initial_cluster: Option<String>,
     /// Join an existing cluster (wait for `ctl cluster add-learner`) instead of forming one.
-    #[arg(long)]
+    #[arg(long, env = "PEERCHAIN_JOIN")]
     join: bool,
     /// Directory for the Raft log, registry and snapshots.
     #[arg(long)]
@@ -304,6 +308,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bootstrap(args) => on_tokio(run_bootstrap(args)),
         Command::Devnet(args) => on_tokio(run_devnet(args)),
         Command::Ctl(args) => on_tokio(run_ctl(args)),
+        Command::Health(args) => on_tokio(run_health(args)),
     }
 }
 
@@ -354,6 +359,12 @@ async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
         ..DevnetConfig::default()
     };
     devnet::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_health(args: HealthArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    health::run(args, &mut out).await?;
     Ok(())
 }
 

@@ -395,3 +395,48 @@ async fn a_late_node_syncs_a_long_chain_in_ranges_and_logs_progress() -> Result<
     ensure!(log.contains("sync finished"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_report_members_and_nodes_and_fail_with_a_reason() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    let mut net = NodeNet::new()?;
+    let a = net.spawn("a", &["--seeds", &cluster.addrs().join(",")])?;
+    net.status_eventually("a").await?;
+    let health = |args: &[&str]| {
+        std::process::Command::new(support::binary())
+            .arg("health")
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .output()
+    };
+    let ok = health(&["--bootstrap", &cluster.addr(1), "--node", &a])?;
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    ensure!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    ensure!(stdout.contains("healthy: bootstrap member 1") && stdout.contains("healthy: node at"));
+    let dead = format!("127.0.0.1:{}", free_port());
+    let bad = health(&["--node", &dead, "--timeout", "1"])?;
+    ensure!(!bad.status.success());
+    ensure!(String::from_utf8_lossy(&bad.stderr).contains("unhealthy"));
+    // A follower whose leader and other follower died is unhealthy, with the reason.
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    let survivor = (1..=3).find(|&i| i != leader).context("a follower")?;
+    for id in (1..=3).filter(|&i| i != survivor) {
+        cluster.kill(id);
+    }
+    let c = &cluster;
+    eventually(
+        Duration::from_secs(20),
+        "the survivor reports no leader",
+        || async move {
+            let out = health(&["--bootstrap", &c.addr(survivor), "--timeout", "1"])?;
+            Ok(!out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("knows no leader"))
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,7 +1,14 @@
 //! Test harness: real `peerchain` processes on loopback, each in its own data directory.
 #![allow(dead_code)]
 
+pub mod chaos;
+pub mod chaos_report;
+pub mod docker_faults;
+pub mod faults;
+pub mod history;
+pub mod linearizability;
 pub mod node_net;
+pub mod workload;
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
