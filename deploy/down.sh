@@ -4,5 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./compose.sh
-compose -p "${PEERCHAIN_PROJECT:-peerchain}" -f docker-compose.yml -f docker-compose.nodes.yml \
-  down --volumes --remove-orphans
+compose -p "${PEERCHAIN_PROJECT:-peerchain}" -f docker-compose.yml down --volumes --remove-orphans

@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
-# Builds the image and starts the deployment (3 bootstrap members; with --nodes also the
-# nodes of docker-compose.nodes.yml, which need the `peerchain node` subcommand).
+# Builds the image and starts the deployment: 3 bootstrap members (127.0.0.1:4000-4002) and
+# 4 nodes (127.0.0.1:7000-7003), then waits for a leader and for every node to join.
 #
-#   deploy/up.sh            # bootstraps on 127.0.0.1:4000-4002
-#   deploy/up.sh --nodes    # bootstraps + nodes
+#   deploy/up.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./compose.sh
 
 files=(-f docker-compose.yml)
-if [ "${1:-}" = "--nodes" ]; then
-  files+=(-f docker-compose.nodes.yml)
-fi
 
 ../deploy/build-image.sh
 
@@ -26,13 +22,31 @@ chmod 644 secrets/cluster-secret
 
 compose -p "${PEERCHAIN_PROJECT:-peerchain}" "${files[@]}" up -d
 echo "== waiting for a leader"
+leader=""
 for _ in $(seq 1 60); do
   # The binary just built into the image, run on the host against the published port.
-  if .build/peerchain health --bootstrap "127.0.0.1:${PEERCHAIN_PORT_1:-4000}" --timeout 1 2>/dev/null; then
-    compose -p "${PEERCHAIN_PROJECT:-peerchain}" "${files[@]}" ps
-    exit 0
+  if .build/peerchain health --bootstrap "127.0.0.1:${PEERCHAIN_PORT_1:-4000}" --timeout 1 >/dev/null 2>&1; then
+    leader=yes
+    break
   fi
   sleep 1
 done
-echo "FAILED: no leader after 60 s; see: $(compose_cmd) -p ${PEERCHAIN_PROJECT:-peerchain} logs" >&2
-exit 1
+if [ -z "$leader" ]; then
+  echo "FAILED: no leader after 60 s; see: $(compose_cmd) -p ${PEERCHAIN_PROJECT:-peerchain} logs" >&2
+  exit 1
+fi
+echo "== waiting for the nodes"
+for port in "${PEERCHAIN_NODE_PORT_1:-7000}" "${PEERCHAIN_NODE_PORT_2:-7001}" \
+            "${PEERCHAIN_NODE_PORT_3:-7002}" "${PEERCHAIN_NODE_PORT_4:-7003}"; do
+  ok=""
+  for _ in $(seq 1 60); do
+    if .build/peerchain health --node "127.0.0.1:$port" --timeout 1 2>/dev/null; then
+      ok=yes
+      break
+    fi
+    sleep 1
+  done
+  [ -n "$ok" ] || { echo "FAILED: node on 127.0.0.1:$port did not answer within 60 s" >&2; exit 1; }
+done
+compose -p "${PEERCHAIN_PROJECT:-peerchain}" "${files[@]}" ps
+echo "== up: try  deploy/.build/peerchain ctl status --node 127.0.0.1:${PEERCHAIN_NODE_PORT_1:-7000}"

@@ -51,8 +51,10 @@ impl BootstrapLink {
     ) -> Self {
         let options = ClientOptions {
             connect_timeout: node.config.connect_timeout,
-            request_timeout: Duration::from_secs(3),
-            retry_for: Duration::from_secs(3),
+            // A frozen member accepts TCP connections but never answers: give up on it after
+            // 2 s and go on to the next address within the same call.
+            request_timeout: Duration::from_secs(2),
+            retry_for: Duration::from_secs(6),
             secret: None,
         };
         let mut client = BootstrapClient::new(node.config.seeds.clone(), options);
@@ -77,38 +79,54 @@ impl BootstrapLink {
             return;
         }
         let renew_every = self.node.config.record_ttl / 3;
-        let mut backoff = FIRST_BACKOFF;
+        // Registration and peer fetching back off separately: a cluster without quorum
+        // refuses the write but still answers reads, so peers keep coming.
+        let mut register_backoff = FIRST_BACKOFF;
+        let mut refresh_backoff = FIRST_BACKOFF;
         let mut next_register = Instant::now();
         let mut next_refresh = Instant::now();
         let mut last_refresh: Option<Instant> = None;
         loop {
-            let now = Instant::now();
-            if now >= next_register {
-                match self.register().await {
+            // Peers first: a node needs them to work, and a cluster without quorum still
+            // serves them while it refuses the registration.
+            if Instant::now() >= next_refresh {
+                last_refresh = Some(Instant::now());
+                // Calls may retry for seconds while the cluster is down: shutdown cuts them short.
+                let result = tokio::select! {
+                    r = self.refresh() => r,
+                    _ = stop.changed() => break,
+                };
+                match result {
                     Ok(()) => {
-                        next_register = now + renew_every;
-                        backoff = FIRST_BACKOFF;
+                        next_refresh = Instant::now() + self.node.config.refresh_interval;
+                        refresh_backoff = FIRST_BACKOFF;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "fetching peers from the bootstrap cluster failed");
+                        next_refresh = Instant::now() + refresh_backoff;
+                        refresh_backoff = (refresh_backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+            if Instant::now() >= next_register {
+                let result = tokio::select! {
+                    r = self.register() => r,
+                    _ = stop.changed() => break,
+                };
+                match result {
+                    Ok(()) => {
+                        next_register = Instant::now() + renew_every;
+                        register_backoff = FIRST_BACKOFF;
                     }
                     Err(e) => {
                         tracing::warn!(
                             error = %e,
-                            retry_in = ?backoff,
+                            retry_in = ?register_backoff,
                             "registering with the bootstrap cluster failed; working from the address book"
                         );
                         self.report(false);
-                        next_register = now + backoff;
-                        next_refresh = next_refresh.max(next_register);
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
-            }
-            if Instant::now() >= next_refresh {
-                last_refresh = Some(Instant::now());
-                match self.refresh().await {
-                    Ok(()) => next_refresh = Instant::now() + self.node.config.refresh_interval,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "fetching peers from the bootstrap cluster failed");
-                        next_refresh = Instant::now() + backoff;
+                        next_register = Instant::now() + register_backoff;
+                        register_backoff = (register_backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }

@@ -11,7 +11,7 @@ use peerchain::raft::ClusterSecret;
 use peerchain::record::NodeIdentity;
 use peerchain::wire::Request;
 
-use super::chaos_report::{ChaosReport, FaultEvent};
+use super::chaos_report::{ChaosReport, FaultEvent, NodeSummary};
 use super::faults::Faults;
 use super::history::{Op, OpKind, Outcome};
 use super::workload::{read_op, Workload};
@@ -27,6 +27,12 @@ const HOLD: Duration = Duration::from_millis(1500);
 const FAIL_FAST_BOUND: Duration = Duration::from_secs(8);
 /// The address the minority-write probe tries to register (recorded like any other key).
 pub const PROBE_KEY: &str = "127.78.0.1:7000";
+/// How long a node started during a fault may take to reach its first peer.
+const JOIN_WAIT: Duration = Duration::from_secs(45);
+/// How long the nodes may take, after healing, to be registered, connected and on one chain.
+const NODES_SETTLE: Duration = Duration::from_secs(90);
+/// In the leader-kill scenario a node joins during every this-many-th cycle.
+const JOIN_EVERY_CYCLES: usize = 5;
 
 /// Sizes of a run, from `PEERCHAIN_CHAOS_PROFILE` (`ci`, the default, or `long`).
 #[derive(Debug, Clone)]
@@ -73,6 +79,11 @@ pub struct ChaosRun<F: Faults> {
     /// Paused or cut-off members: not asked while waiting for a leader.
     frozen: BTreeSet<u64>,
     started: Instant,
+    /// (fault, seconds to a first peer) of nodes started during faults.
+    joins: Vec<(String, f64)>,
+    /// Nodes started during faults whose first peer is still awaited: (name, fault, start).
+    pending_joins: Vec<(String, String, Instant)>,
+    next_node: usize,
 }
 
 impl<F: Faults> ChaosRun<F> {
@@ -92,6 +103,108 @@ impl<F: Faults> ChaosRun<F> {
             notes: Vec::new(),
             frozen: BTreeSet::new(),
             started: Instant::now(),
+            joins: Vec::new(),
+            pending_joins: Vec::new(),
+            next_node: 0,
+        }
+    }
+
+    /// Starts a node during a fault, with a seed list that begins with an address where no
+    /// member ever listened, then the members the fault took away, then the others.
+    fn start_joining_node(&mut self, fault: &str) -> Result<String> {
+        let name = format!("join{}", self.next_node);
+        self.next_node += 1;
+        let reachable = self.reachable();
+        let mut seeds = vec![self.faults.dead_seed()];
+        let ids = self.faults.ids();
+        seeds.extend(
+            ids.iter()
+                .filter(|i| !reachable.contains(i))
+                .map(|&i| self.faults.seed_addr(i)),
+        );
+        seeds.extend(
+            ids.iter()
+                .filter(|i| reachable.contains(i))
+                .map(|&i| self.faults.seed_addr(i)),
+        );
+        self.faults.start_node(&name, &seeds, false)?;
+        self.pending_joins
+            .push((name.clone(), fault.to_string(), Instant::now()));
+        Ok(name)
+    }
+
+    /// Waits until every node started during a fault has a peer.
+    async fn await_joins(&mut self) -> Result<()> {
+        for (name, fault, started) in std::mem::take(&mut self.pending_joins) {
+            let deadline = started + JOIN_WAIT;
+            loop {
+                let status = self.faults.node_status(&name).await;
+                if status.as_ref().is_ok_and(|s| !s.peers.is_empty()) {
+                    self.joins.push((fault, started.elapsed().as_secs_f64()));
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "node {name}, started during '{fault}', found no peer within {JOIN_WAIT:?} ({:?}); {}",
+                        status.err(),
+                        self.faults.diagnostics()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A node started during the fault joins while the fault holds.
+    async fn join_during(&mut self, fault: &str) -> Result<()> {
+        self.start_joining_node(fault)?;
+        self.await_joins().await
+    }
+
+    /// After healing: every node registered and connected, and all on one tip.
+    async fn settle_nodes(&self) -> NodeSummary {
+        let names = self.faults.nodes();
+        let deadline = Instant::now() + NODES_SETTLE;
+        loop {
+            let mut problems = Vec::new();
+            let mut tips = BTreeSet::new();
+            let mut joined = 0;
+            let mut height = 0;
+            for name in &names {
+                match self.faults.node_status(name).await {
+                    Ok(s) if s.registered && !s.peers.is_empty() => {
+                        joined += 1;
+                        tips.insert(s.tip.hash);
+                        height = s.tip.height;
+                    }
+                    Ok(s) => {
+                        tips.insert(s.tip.hash);
+                        problems.push(format!(
+                            "{name}: registered {}, {} peers",
+                            s.registered,
+                            s.peers.len()
+                        ));
+                    }
+                    Err(e) => problems.push(format!("{name}: {e:#}")),
+                }
+            }
+            let converged = tips.len() == 1 && height > 0;
+            if !converged {
+                problems.push(format!("{} different tips", tips.len()));
+            }
+            let done = joined == names.len() && converged;
+            if done || Instant::now() > deadline {
+                return NodeSummary {
+                    started: names.len(),
+                    joined,
+                    joins_during_faults: self.joins.clone(),
+                    chain_converged: converged,
+                    chain_height: height,
+                    problems: if done { Vec::new() } else { problems },
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
 
@@ -193,6 +306,9 @@ impl<F: Faults> ChaosRun<F> {
                 .await
                 .context(format!("cycle {cycle}"))?;
             ensure!(next != leader);
+            if cycle % JOIN_EVERY_CYCLES == 0 {
+                self.join_during("kill -9 leader").await?;
+            }
             self.faults.restart(leader)?;
             self.wait_all_agree().await?;
             self.event("kill -9 leader", format!("{leader}"), t);
@@ -255,6 +371,10 @@ impl<F: Faults> ChaosRun<F> {
             "2 of 3 members down: member {survivor} still answered a read ({} peers)",
             peers.len()
         ));
+        self.frozen.extend([leader, follower]);
+        self.join_during("kill -9 2 of 3").await?;
+        self.frozen.remove(&leader);
+        self.frozen.remove(&follower);
         tokio::time::sleep(HOLD).await;
         self.faults.restart(leader)?;
         self.faults.restart(follower)?;
@@ -273,6 +393,7 @@ impl<F: Faults> ChaosRun<F> {
         let t = self.now_us();
         self.frozen.insert(leader);
         self.find_leader(&[leader]).await?;
+        self.join_during("pause leader").await?;
         tokio::time::sleep(HOLD).await;
         self.faults.resume(leader)?;
         self.frozen.remove(&leader);
@@ -292,6 +413,7 @@ impl<F: Faults> ChaosRun<F> {
         }
         self.frozen.insert(leader);
         self.find_leader(&[leader]).await?;
+        self.join_during("cut off leader").await?;
         tokio::time::sleep(HOLD).await;
         self.faults.heal(leader)?;
         self.frozen.remove(&leader);
@@ -308,11 +430,17 @@ impl<F: Faults> ChaosRun<F> {
             self.faults.kill(id)?;
         }
         let t = self.now_us();
+        // A node that starts while no member is up joins once they are back.
+        self.frozen.extend(ids.iter().copied());
+        self.start_joining_node("full restart")?;
+        self.frozen.clear();
+        tokio::time::sleep(Duration::from_secs(1)).await;
         for &id in &ids {
             self.faults.restart(id)?;
         }
         self.find_leader(&[]).await?;
         self.wait_all_agree().await?;
+        self.await_joins().await?;
         self.event("full restart", "all".into(), t);
         tokio::time::sleep(BETWEEN_FAULTS).await;
         Ok(())
@@ -332,6 +460,9 @@ impl<F: Faults> ChaosRun<F> {
         let t = self.now_us();
         self.admin(Request::RemoveMember { member_id: victim })
             .await?;
+        self.frozen.insert(victim);
+        self.join_during("wipe + rejoin").await?;
+        self.frozen.remove(&victim);
         self.faults.wipe_and_start_joining(victim)?;
         let addr = self.faults.member_addr(victim);
         self.admin(Request::AddLearner {
@@ -341,11 +472,23 @@ impl<F: Faults> ChaosRun<F> {
         .await?;
         self.admin(Request::Promote { member_id: victim }).await?;
         self.wait_all_agree().await?;
-        let info = self.info(victim).await.context("rejoined member answers")?;
-        ensure!(
-            info.members.iter().any(|m| m.id == victim && m.voter),
-            "member {victim} is a voter again: {info:?}"
-        );
+        // The promotion is committed by the others; the rejoined member learns of it with
+        // the next append it receives.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let info = self.info(victim).await;
+            if info
+                .as_ref()
+                .is_some_and(|i| i.members.iter().any(|m| m.id == victim && m.voter))
+            {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "member {victim} does not see itself as a voter again: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.event("wipe + rejoin", format!("{victim}"), t);
         tokio::time::sleep(BETWEEN_FAULTS).await;
         Ok(())
@@ -406,8 +549,20 @@ impl<F: Faults> ChaosRun<F> {
         }
         let mut keys = self.workload.keys.clone();
         keys.push(PROBE_KEY.into());
-        let listings = super::chaos_report::converged_listings(&self.faults).await?;
-        Ok(ChaosReport::build(
+        let nodes = self.settle_nodes().await;
+        let node_addrs: BTreeSet<String> = self
+            .faults
+            .nodes()
+            .iter()
+            .map(|n| self.faults.node_advertised(n))
+            .collect();
+        let mut listings = super::chaos_report::converged_listings(&self.faults).await?;
+        // Node records are the nodes' own writes, not the workload's: judged by the node
+        // checks above, left out of the registry history.
+        for (_, l) in &mut listings {
+            l.retain(|addr, _| !node_addrs.contains(addr));
+        }
+        let mut report = ChaosReport::build(
             self.faults.harness(),
             &self.profile.name,
             history.ops(),
@@ -416,7 +571,9 @@ impl<F: Faults> ChaosRun<F> {
             self.notes,
             listings,
             self.started.elapsed(),
-        ))
+        );
+        report.nodes = nodes;
+        Ok(report)
     }
 }
 

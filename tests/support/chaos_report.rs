@@ -83,9 +83,25 @@ pub struct FaultRow {
     pub unrecovered: usize,
 }
 
+/// What happened to the nodes of a run.
+#[derive(Debug, Default, Clone)]
+pub struct NodeSummary {
+    /// Every node started (the deployment's and those started during faults).
+    pub started: usize,
+    /// Nodes that, after healing, were registered and connected to at least one peer.
+    pub joined: usize,
+    /// (fault, seconds until connected to a peer) of each node started during a fault.
+    pub joins_during_faults: Vec<(String, f64)>,
+    /// Whether every node ended on the same tip, and its height.
+    pub chain_converged: bool,
+    pub chain_height: u64,
+    pub problems: Vec<String>,
+}
+
 /// The outcome of one chaos run.
 #[derive(Debug)]
 pub struct ChaosReport {
+    pub nodes: NodeSummary,
     pub harness: String,
     pub profile: String,
     pub duration: Duration,
@@ -164,6 +180,7 @@ impl ChaosReport {
             .collect();
         let converged = listings.windows(2).all(|w| w[0].1 == w[1].1);
         Self {
+            nodes: NodeSummary::default(),
             harness: harness.into(),
             profile: profile.into(),
             duration,
@@ -210,6 +227,18 @@ impl ChaosReport {
             self.non_linearizable
         );
         ensure!(self.converged, "members did not converge on one registry");
+        ensure!(
+            self.nodes.joined == self.nodes.started && self.nodes.started > 0,
+            "{} of {} nodes joined: {:?}",
+            self.nodes.joined,
+            self.nodes.started,
+            self.nodes.problems
+        );
+        ensure!(
+            self.nodes.chain_converged,
+            "the nodes did not converge on one chain: {:?}",
+            self.nodes.problems
+        );
         ensure!(self.acknowledged > 0, "no write was acknowledged at all");
         for (kind, row) in &self.rows {
             ensure!(
@@ -335,6 +364,26 @@ impl fmt::Display for ChaosReport {
             self.members,
             self.longest_unavailable_s
         )?;
+        let joins: Vec<f64> = self.nodes.joins_during_faults.iter().map(|j| j.1).collect();
+        let mean = if joins.is_empty() {
+            0.0
+        } else {
+            joins.iter().sum::<f64>() / joins.len() as f64
+        };
+        writeln!(
+            f,
+            "nodes started {}, joined {}; {} joined during faults (seed lists starting with dead members): mean {:.2} s, max {:.2} s to a first peer; chain converged {} at height {}",
+            self.nodes.started,
+            self.nodes.joined,
+            joins.len(),
+            mean,
+            joins.iter().copied().fold(0.0, f64::max),
+            if self.nodes.chain_converged { "yes" } else { "NO" },
+            self.nodes.chain_height
+        )?;
+        for (fault, secs) in &self.nodes.joins_during_faults {
+            writeln!(f, "  node joined during '{fault}' in {secs:.2} s")?;
+        }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
         }

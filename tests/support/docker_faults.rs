@@ -8,11 +8,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
+use peerchain::wire::NodeStatus;
 
 use super::faults::Faults;
-use super::{free_port, SECRET};
+use super::{free_port, NETWORK, SECRET};
 
 const MEMBERS: [u64; 3] = [1, 2, 3];
+/// The nodes deploy/docker-compose.yml brings along.
+const COMPOSE_NODES: [&str; 4] = ["node1", "node2", "node3", "node4"];
+/// Proof-of-work difficulty of the chaos deployment's chain.
+const DIFFICULTY: u32 = 14;
 static RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// `docker compose` (v2 plugin) if present, else `docker-compose` (v1).
@@ -60,6 +65,11 @@ pub struct DockerFaults {
     joined: BTreeSet<u64>,
     running: BTreeSet<u64>,
     containers: BTreeMap<u64, String>,
+    node_ports: BTreeMap<String, u16>,
+    /// Container id of every node, by name.
+    node_containers: BTreeMap<String, String>,
+    /// Nodes started with `docker run` (removed at teardown before the network goes).
+    extra_nodes: Vec<String>,
 }
 
 impl DockerFaults {
@@ -93,13 +103,30 @@ impl DockerFaults {
             joined: BTreeSet::new(),
             running: BTreeSet::new(),
             containers: BTreeMap::new(),
+            node_ports: COMPOSE_NODES
+                .iter()
+                .map(|n| (n.to_string(), free_port()))
+                .collect(),
+            node_containers: BTreeMap::new(),
+            extra_nodes: Vec::new(),
         };
         me.compose_run(&["up", "-d"])?;
         for id in MEMBERS {
             me.refresh_container(id)?;
             me.running.insert(id);
         }
+        for name in COMPOSE_NODES {
+            let cid = me.compose_run(&["ps", "-q", name])?;
+            if cid.is_empty() {
+                bail!("no container for {name}");
+            }
+            me.node_containers.insert(name.to_string(), cid);
+        }
         Ok(me)
+    }
+
+    fn node_container_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.project)
     }
 
     fn compose_file() -> PathBuf {
@@ -124,6 +151,12 @@ impl DockerFaults {
             let join = self.joined.contains(id);
             cmd.env(format!("PEERCHAIN_JOIN_{id}"), join.to_string());
         }
+        for (i, name) in COMPOSE_NODES.iter().enumerate() {
+            if let Some(port) = self.node_ports.get(*name) {
+                cmd.env(format!("PEERCHAIN_NODE_PORT_{}", i + 1), port.to_string());
+            }
+        }
+        cmd.env("PEERCHAIN_DIFFICULTY", DIFFICULTY.to_string());
         run(&mut cmd)
     }
 
@@ -247,17 +280,111 @@ impl Faults for DockerFaults {
             self.project, self.project
         )
     }
+
+    fn seed_addr(&self, id: u64) -> String {
+        format!("bootstrap{id}:4000")
+    }
+
+    fn dead_seed(&self) -> String {
+        // Resolves to nothing on the compose network: the lookup fails at once.
+        "bootstrap9:4000".into()
+    }
+
+    fn start_node(&mut self, name: &str, seeds: &[String], mine: bool) -> Result<()> {
+        let container = self.node_container_name(name);
+        let network = self.project_network()?;
+        let advertise = format!("{container}:7000");
+        let seeds = seeds.join(",");
+        let difficulty = DIFFICULTY.to_string();
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            &container,
+            "--network",
+            &network,
+            "--pull",
+            "never",
+            &self.image,
+            "node",
+            "--listen",
+            "0.0.0.0:7000",
+            "--advertise",
+            &advertise,
+            "--seeds",
+            &seeds,
+            "--data-dir",
+            "/data",
+            "--network-id",
+            NETWORK,
+            "--difficulty",
+            &difficulty,
+        ];
+        if mine {
+            args.push("--mine");
+        }
+        let cid = docker(&args)?;
+        self.extra_nodes.push(name.to_string());
+        self.node_containers.insert(name.to_string(), cid);
+        Ok(())
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.node_containers.keys().cloned().collect()
+    }
+
+    fn node_advertised(&self, name: &str) -> String {
+        if self.extra_nodes.iter().any(|n| n == name) {
+            format!("{}:7000", self.node_container_name(name))
+        } else {
+            format!("{name}:7000")
+        }
+    }
+
+    async fn node_status(&self, name: &str) -> Result<NodeStatus> {
+        let cid = self
+            .node_containers
+            .get(name)
+            .with_context(|| format!("no node {name}"))?;
+        // The image has no shell, but it has the binary: ask from inside the container.
+        let out = tokio::process::Command::new("docker")
+            .args(["exec", cid, "/peerchain", "ctl", "--json", "status"])
+            .args(["--node", "127.0.0.1:7000"])
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .await?;
+        if !out.status.success() {
+            bail!(
+                "status of {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
 }
 
 impl Drop for DockerFaults {
     fn drop(&mut self) {
+        // Nodes started with `docker run` first: the compose network cannot go while they
+        // are attached to it. Their logs go with the others.
+        let mut extra_logs = String::new();
+        for name in std::mem::take(&mut self.extra_nodes) {
+            let container = self.node_container_name(&name);
+            if let Ok(out) = Command::new("docker").args(["logs", &container]).output() {
+                extra_logs.push_str(&format!("== {name}\n"));
+                extra_logs.push_str(&String::from_utf8_lossy(&out.stdout));
+                extra_logs.push_str(&String::from_utf8_lossy(&out.stderr));
+            }
+            let _ = docker(&["rm", "--force", &container]);
+        }
         for id in MEMBERS {
             if let Ok(cid) = self.container(id) {
                 let _ = docker(&["unpause", cid]);
             }
         }
         // The members' logs outlive the containers, for reading after a failed run.
-        if let Ok(logs) = self.compose_run(&["logs", "--no-color"]) {
+        if let Ok(mut logs) = self.compose_run(&["logs", "--no-color"]) {
+            logs.push_str(&extra_logs);
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/chaos-logs");
             let path = dir.join(format!("{}.log", self.project));
             if std::fs::create_dir_all(&dir)

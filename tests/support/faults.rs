@@ -3,16 +3,20 @@
 //! `DockerFaults` (containers of deploy/docker-compose.yml: `docker kill`, `docker pause`,
 //! `docker network disconnect`). Scenarios in `chaos.rs` are written once against this trait.
 //!
-//! A later step for nodes (start a node with a seed list, check the chains converge) is meant
-//! to be added here as further methods once the node runtime exists.
+//! Nodes are part of the harness too: scenarios start nodes during faults (with seed lists
+//! whose first entries are dead) and check after healing that every node joined and that all
+//! nodes converged on one chain.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
+use peerchain::wire::NodeStatus;
 
-use super::Cluster;
+use super::node_net::NodeNet;
+use super::{free_port, Cluster};
 
 /// Fault injection and member lifecycle, harness-independent.
+#[allow(async_fn_in_trait)]
 pub trait Faults {
     /// "process" or "docker", for the summary.
     fn harness(&self) -> &'static str;
@@ -40,20 +44,44 @@ pub trait Faults {
     fn wipe_and_start_joining(&mut self, id: u64) -> Result<()>;
     /// Where to look when something fails (log directory, compose project).
     fn diagnostics(&self) -> String;
+    /// Address a node uses for member `id` in its seed list.
+    fn seed_addr(&self, id: u64) -> String;
+    /// An address where no member has ever listened.
+    fn dead_seed(&self) -> String;
+    /// Starts node `name` with `seeds` tried in order; `mine` runs its miner.
+    fn start_node(&mut self, name: &str, seeds: &[String], mine: bool) -> Result<()>;
+    /// Every node started (including any the deployment brings along).
+    fn nodes(&self) -> Vec<String>;
+    /// The address node `name` registers (to tell node records from workload records).
+    fn node_advertised(&self, name: &str) -> String;
+    /// Status of node `name` (`peerchain ctl status`).
+    async fn node_status(&self, name: &str) -> Result<NodeStatus>;
 }
 
-/// [`Faults`] over a [`Cluster`] of `peerchain bootstrap` processes.
+/// [`Faults`] over a [`Cluster`] of `peerchain bootstrap` processes and `peerchain node`
+/// processes.
 pub struct ProcessFaults {
     pub cluster: Cluster,
+    pub net: NodeNet,
     joined: BTreeSet<u64>,
+    node_names: Vec<String>,
 }
 
 impl ProcessFaults {
-    pub fn new(cluster: Cluster) -> Self {
-        Self {
+    /// The harness, with two nodes already running (one mining), as a deployment would have.
+    pub fn new(cluster: Cluster) -> Result<Self> {
+        let mut me = Self {
             cluster,
+            net: NodeNet::new()?,
             joined: BTreeSet::new(),
-        }
+            node_names: Vec::new(),
+        };
+        let seeds: Vec<String> = me.ids().iter().map(|&i| me.seed_addr(i)).collect();
+        me.start_node("node1", &seeds, true)?;
+        let mut rotated = seeds;
+        rotated.rotate_left(1);
+        me.start_node("node2", &rotated, false)?;
+        Ok(me)
     }
 }
 
@@ -120,6 +148,41 @@ impl Faults for ProcessFaults {
     }
 
     fn diagnostics(&self) -> String {
-        format!("member logs in {}", self.cluster.dir.path().display())
+        format!(
+            "member logs in {}, node logs in {}",
+            self.cluster.dir.path().display(),
+            self.net.dir.path().display()
+        )
+    }
+
+    fn seed_addr(&self, id: u64) -> String {
+        self.cluster.addr(id)
+    }
+
+    fn dead_seed(&self) -> String {
+        format!("127.0.0.1:{}", free_port())
+    }
+
+    fn start_node(&mut self, name: &str, seeds: &[String], mine: bool) -> Result<()> {
+        let seeds = seeds.join(",");
+        let mut args = vec!["--seeds", &seeds, "--refresh-interval", "2"];
+        if mine {
+            args.extend(["--mine", "--block-interval", "0.5"]);
+        }
+        self.net.spawn(name, &args)?;
+        self.node_names.push(name.to_string());
+        Ok(())
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        self.node_names.clone()
+    }
+
+    fn node_advertised(&self, name: &str) -> String {
+        self.net.addr(name)
+    }
+
+    async fn node_status(&self, name: &str) -> Result<NodeStatus> {
+        self.net.status(name).await
     }
 }
