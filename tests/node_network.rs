@@ -332,8 +332,13 @@ async fn invalid_blocks_are_rejected_and_their_sender_penalised_then_banned() ->
     for i in 0..2u64 {
         let mut weak = forged.clone();
         weak.data = format!("weak {i}").into_bytes();
+        // A correct hash that misses the difficulty.
         weak.nonce = 0;
         weak.hash = weak.compute_hash();
+        while peerchain::chain::block::meets_difficulty(&weak.hash, DIFFICULTY) {
+            weak.nonce += 1;
+            weak.hash = weak.compute_hash();
+        }
         peer.send(PeerMessage::NewBlock { block: weak }).await?;
     }
     let closed = peer

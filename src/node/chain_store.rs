@@ -11,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{genesis, validate_block, Block, BlockHash, ValidationError, ValidationRules};
-use crate::wire::{Tip, MAX_LOCATOR_HASHES};
+use crate::wire::{RecentBlock, Tip, MAX_LOCATOR_HASHES};
 
 const BLOCKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("blocks");
 const MAIN: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("main");
@@ -159,6 +159,24 @@ impl ChainStore {
         let main = txn.open_table(MAIN).map_err(ChainError::storage)?;
         let value = main.get(height).map_err(ChainError::storage)?;
         Ok(value.map(|v| *v.value()))
+    }
+
+    /// The last `n` best-chain blocks, tip first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn recent(&self, n: usize) -> Result<Vec<RecentBlock>, ChainError> {
+        let txn = self.db.begin_read().map_err(ChainError::storage)?;
+        let main = txn.open_table(MAIN).map_err(ChainError::storage)?;
+        let mut out = Vec::with_capacity(n);
+        for entry in main.iter().map_err(ChainError::storage)?.rev().take(n) {
+            let (height, hash) = entry.map_err(ChainError::storage)?;
+            out.push(RecentBlock {
+                height: height.value(),
+                hash: *hash.value(),
+            });
+        }
+        Ok(out)
     }
 
     /// A block locator of the best chain: the last ten hashes, then exponentially sparser,
@@ -443,6 +461,10 @@ mod tests {
         let store = ChainStore::open(&path, "net", RULES).expect("reopen");
         assert_eq!(store.tip().hash, b2[1].hash);
         assert!(store.locator().expect("locator").len() >= 7);
+        let recent = store.recent(3).expect("recent");
+        assert_eq!(recent.len(), 3);
+        assert_eq!((recent[0].height, recent[0].hash), (5, b2[1].hash));
+        assert_eq!((recent[2].height, recent[2].hash), (3, b[0].hash));
         drop(store);
         assert!(matches!(
             ChainStore::open(&path, "other", RULES),

@@ -16,7 +16,7 @@ use super::miner::MineRequest;
 use super::peer_manager::{PeerHeight, Penalise, TipChanged};
 use super::{Connection, Miner, NodeContext, PeerManager};
 use crate::chain::{Block, BlockHash};
-use crate::wire::{PeerMessage, Tip, MAX_BLOCKS_PER_MESSAGE, MAX_LOCATOR_HASHES};
+use crate::wire::{PeerMessage, RecentBlock, Tip, MAX_BLOCKS_PER_MESSAGE, MAX_LOCATOR_HASHES};
 
 /// A block-range request unanswered for this long is given up (and the peer penalised).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -27,6 +27,8 @@ const INVALID_BLOCK_PENALTY: u32 = 34;
 const INVALID_RANGE_PENALTY: u32 = 50;
 const STALL_PENALTY: u32 = 20;
 const UNSOLICITED_PENALTY: u32 = 10;
+/// Main-chain blocks listed in a status reply.
+const RECENT_IN_STATUS: usize = 16;
 /// Sync progress is logged at most this often (every range when ranges are slower).
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -559,6 +561,7 @@ impl Handler<BlockAnnounced> for ChainSync {
 #[derive(Debug, Clone, MessageResponse)]
 pub struct ChainStatus {
     pub tip: Tip,
+    pub recent_blocks: Vec<RecentBlock>,
     pub syncing: Option<(u64, u64)>,
     pub mining: bool,
     pub blocks_mined: u64,
@@ -575,6 +578,7 @@ impl Handler<GetChainStatus> for ChainSync {
         let tip = self.store.tip();
         ChainStatus {
             tip,
+            recent_blocks: self.store.recent(RECENT_IN_STATUS).unwrap_or_default(),
             syncing: self.sync.as_ref().map(|j| (tip.height, j.target.height)),
             mining: self.miner.is_some(),
             blocks_mined: self.blocks_mined,

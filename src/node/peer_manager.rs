@@ -610,15 +610,16 @@ impl Handler<GetNodeStatus> for PeerManager {
                         })
                         .collect();
                     peers.sort_by(|a, b| a.addr.cmp(&b.addr));
-                    let (tip, syncing, mining, blocks_mined) = match chain {
-                        Ok(c) => (c.tip, c.syncing, c.mining, c.blocks_mined),
-                        Err(_) => (act.last_tip, None, false, 0),
+                    let (tip, recent_blocks, syncing, mining, blocks_mined) = match chain {
+                        Ok(c) => (c.tip, c.recent_blocks, c.syncing, c.mining, c.blocks_mined),
+                        Err(_) => (act.last_tip, Vec::new(), None, false, 0),
                     };
                     NodeStatus {
                         node_id: act.node.identity.node_id(),
                         network_id: act.node.config.network_id.clone(),
                         listen_addr: act.node.advertised.clone(),
                         tip,
+                        recent_blocks,
                         syncing,
                         mining,
                         blocks_mined,

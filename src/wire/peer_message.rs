@@ -116,6 +116,10 @@ pub struct NodeStatus {
     pub network_id: String,
     pub listen_addr: String,
     pub tip: Tip,
+    /// The last main-chain blocks, tip first: `(height, hash)`. Lets an observer check that
+    /// nodes reporting different tips are on one chain (one is an ancestor of the other).
+    #[serde(default)]
+    pub recent_blocks: Vec<RecentBlock>,
     /// `Some((have, target))` while catching up with a peer.
     pub syncing: Option<(u64, u64)>,
     pub mining: bool,
@@ -129,6 +133,14 @@ pub struct NodeStatus {
     /// Bootstrap members learned from the cluster.
     pub bootstrap_members: Vec<String>,
     pub registered: bool,
+}
+
+/// A main-chain block in [`NodeStatus::recent_blocks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecentBlock {
+    pub height: u64,
+    #[serde(with = "crate::record::hex_bytes")]
+    pub hash: BlockHash,
 }
 
 /// One connected peer in [`NodeStatus`].

@@ -31,8 +31,6 @@ pub const PROBE_KEY: &str = "127.78.0.1:7000";
 const JOIN_WAIT: Duration = Duration::from_secs(45);
 /// How long the nodes may take, after healing, to be registered, connected and on one chain.
 const NODES_SETTLE: Duration = Duration::from_secs(90);
-/// In the leader-kill scenario a node joins during every this-many-th cycle.
-const JOIN_EVERY_CYCLES: usize = 5;
 
 /// Sizes of a run, from `PEERCHAIN_CHAOS_PROFILE` (`ci`, the default, or `long`).
 #[derive(Debug, Clone)]
@@ -162,44 +160,61 @@ impl<F: Faults> ChaosRun<F> {
         self.await_joins().await
     }
 
-    /// After healing: every node registered and connected, and all on one tip.
+    /// After healing: every node registered and connected, and all on one chain. The miner
+    /// goes on and statuses are read one node after another, so tips may differ by the
+    /// blocks mined meanwhile: one chain means every tip is the best node's tip or one of
+    /// its recent main-chain blocks.
     async fn settle_nodes(&self) -> NodeSummary {
         let names = self.faults.nodes();
         let deadline = Instant::now() + NODES_SETTLE;
         loop {
             let mut problems = Vec::new();
-            let mut tips = BTreeSet::new();
+            let mut statuses = Vec::new();
             let mut joined = 0;
-            let mut height = 0;
             for name in &names {
                 match self.faults.node_status(name).await {
-                    Ok(s) if s.registered && !s.peers.is_empty() => {
-                        joined += 1;
-                        tips.insert(s.tip.hash);
-                        height = s.tip.height;
-                    }
                     Ok(s) => {
-                        tips.insert(s.tip.hash);
-                        problems.push(format!(
-                            "{name}: registered {}, {} peers",
-                            s.registered,
-                            s.peers.len()
-                        ));
+                        if s.registered && !s.peers.is_empty() {
+                            joined += 1;
+                        } else {
+                            problems.push(format!(
+                                "{name}: registered {}, {} peers",
+                                s.registered,
+                                s.peers.len()
+                            ));
+                        }
+                        statuses.push((name.clone(), s));
                     }
                     Err(e) => problems.push(format!("{name}: {e:#}")),
                 }
             }
-            let converged = tips.len() == 1 && height > 0;
-            if !converged {
-                problems.push(format!("{} different tips", tips.len()));
+            let best = statuses.iter().max_by_key(|(_, s)| s.tip.total_work);
+            let mut converged = statuses.len() == names.len() && best.is_some();
+            let mut height = 0;
+            if let Some((best_name, best)) = best {
+                height = best.tip.height;
+                for (name, s) in &statuses {
+                    let on_best_chain = s.tip.hash == best.tip.hash
+                        || best
+                            .recent_blocks
+                            .iter()
+                            .any(|b| b.height == s.tip.height && b.hash == s.tip.hash);
+                    if !on_best_chain {
+                        converged = false;
+                        problems.push(format!(
+                            "{name} at height {} is not on {best_name}'s chain (height {})",
+                            s.tip.height, best.tip.height
+                        ));
+                    }
+                }
             }
-            let done = joined == names.len() && converged;
+            let done = joined == names.len() && converged && height > 0;
             if done || Instant::now() > deadline {
                 return NodeSummary {
                     started: names.len(),
                     joined,
                     joins_during_faults: self.joins.clone(),
-                    chain_converged: converged,
+                    chain_converged: converged && height > 0,
                     chain_height: height,
                     problems: if done { Vec::new() } else { problems },
                 };
@@ -306,9 +321,7 @@ impl<F: Faults> ChaosRun<F> {
                 .await
                 .context(format!("cycle {cycle}"))?;
             ensure!(next != leader);
-            if cycle % JOIN_EVERY_CYCLES == 0 {
-                self.join_during("kill -9 leader").await?;
-            }
+            self.join_during("kill -9 leader").await?;
             self.faults.restart(leader)?;
             self.wait_all_agree().await?;
             self.event("kill -9 leader", format!("{leader}"), t);
