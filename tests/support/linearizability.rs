@@ -172,21 +172,8 @@ pub fn check_key(ops: &[Timed]) -> bool {
     let mut state: KeyState = None;
     let mut entry = ev[0].next;
     while ev[0].next != 0 {
-        if entry == 0 {
-            // Ran off the end without linearizing everything: backtrack.
-            let Some((call, prev_state)) = stack.pop() else {
-                return false;
-            };
-            let i = ev[call].op;
-            linearized[i / 64] &= !(1 << (i % 64));
-            unlift(&mut ev, ret_of[i]);
-            unlift(&mut ev, call);
-            state = prev_state;
-            entry = ev[call].next;
-            continue;
-        }
-        let e = ev[entry];
-        if e.is_call {
+        if entry != 0 && ev[entry].is_call {
+            let e = ev[entry];
             let i = e.op;
             if let Some(next_state) = step(state, &ops[i].op) {
                 let mut next_lin = linearized.clone();
@@ -202,18 +189,19 @@ pub fn check_key(ops: &[Timed]) -> bool {
                 }
             }
             entry = e.next;
-        } else {
-            // A return whose call is not linearized yet: undo the last choice.
-            let Some((call, prev_state)) = stack.pop() else {
-                return false;
-            };
-            let i = ev[call].op;
-            linearized[i / 64] &= !(1 << (i % 64));
-            unlift(&mut ev, ret_of[i]);
-            unlift(&mut ev, call);
-            state = prev_state;
-            entry = ev[call].next;
+            continue;
         }
+        // Ran off the end without linearizing everything, or reached the return of a call
+        // not linearized yet: undo the last choice.
+        let Some((call, prev_state)) = stack.pop() else {
+            return false;
+        };
+        let i = ev[call].op;
+        linearized[i / 64] &= !(1 << (i % 64));
+        unlift(&mut ev, ret_of[i]);
+        unlift(&mut ev, call);
+        state = prev_state;
+        entry = ev[call].next;
     }
     true
 }

@@ -176,21 +176,10 @@ impl Cluster {
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self, id: u64) -> Result<std::process::ExitStatus> {
-        let Some(mut c) = self.member_mut(id).child.take() else {
+        let Some(c) = self.member_mut(id).child.take() else {
             bail!("member {id} not running")
         };
-        signal(c.id(), "TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = c.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                bail!("member {id} did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate_child(c, &format!("member {id}"))
     }
 
     /// SIGSTOP / SIGCONT.
@@ -308,6 +297,22 @@ impl Drop for Cluster {
             let tmp = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
             let _ = tmp.keep();
         }
+    }
+}
+
+/// SIGTERM to `c`, then waits up to 15 s for it to exit (SIGKILL and an error after that).
+pub fn terminate_child(mut c: Child, what: &str) -> Result<std::process::ExitStatus> {
+    signal(c.id(), "TERM")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = c.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            bail!("{what} did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

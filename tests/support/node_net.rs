@@ -17,7 +17,7 @@ use peerchain::wire::{FrameCodec, Hello, NodeStatus, PeerMessage, Tip};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use super::{binary, free_port, signal, NETWORK};
+use super::{binary, free_port, terminate_child, NETWORK};
 
 /// Difficulty of test chains: cheap even in a debug build.
 pub const DIFFICULTY: u32 = 10;
@@ -112,21 +112,10 @@ impl NodeNet {
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self, name: &str) -> Result<std::process::ExitStatus> {
         let node = self.nodes.get_mut(name).context("no such node")?;
-        let Some(mut c) = node.child.take() else {
+        let Some(c) = node.child.take() else {
             bail!("node {name} not running")
         };
-        signal(c.id(), "TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = c.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                bail!("node {name} did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate_child(c, &format!("node {name}"))
     }
 
     pub async fn status(&self, name: &str) -> Result<NodeStatus> {
