@@ -445,3 +445,98 @@ async fn health_probes_report_members_and_nodes_and_fail_with_a_reason() -> Resu
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_gossip_is_rate_limited_unsolicited_addr_ignored_and_bad_frames_refused(
+) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut net = NodeNet::new()?;
+    let addr = net.spawn("a", &[])?;
+    net.status_eventually("a").await?;
+    let mut peer = TestPeer::connect(&addr, &NodeIdentity::generate()).await?;
+    // The node asks us for addresses once; the answer is taken ...
+    peer.recv_until(Duration::from_secs(5), |m| {
+        matches!(m, PeerMessage::GetAddr).then_some(())
+    })
+    .await?;
+    peer.send(PeerMessage::Addr {
+        addrs: vec!["127.0.0.5:1234".into()],
+    })
+    .await?;
+    // ... a second, unasked one is not.
+    peer.send(PeerMessage::Addr {
+        addrs: vec!["127.0.0.6:1234".into()],
+    })
+    .await?;
+    let n = &net;
+    eventually(
+        Duration::from_secs(5),
+        "the solicited address is kept",
+        || async move {
+            Ok(n.status("a")
+                .await?
+                .known_addresses
+                .contains(&"127.0.0.5:1234".to_string()))
+        },
+    )
+    .await?;
+    ensure!(!net
+        .status("a")
+        .await?
+        .known_addresses
+        .contains(&"127.0.0.6:1234".to_string()));
+    // Two GetAddr in a row: one answer.
+    peer.send(PeerMessage::GetAddr).await?;
+    peer.send(PeerMessage::GetAddr).await?;
+    let mut answers = 0;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let got = peer
+            .recv_until(Duration::from_millis(500), |m| {
+                matches!(m, PeerMessage::Addr { .. }).then_some(())
+            })
+            .await;
+        if got.is_ok() {
+            answers += 1;
+        }
+    }
+    ensure!(answers == 1, "{answers} Addr replies to two GetAddr");
+
+    // Garbage, then an oversized length prefix: each connection is closed, the node lives on.
+    for bytes in [
+        b"\x00\x00\x00\x05hello".to_vec(),
+        0x7fff_ffffu32.to_be_bytes().to_vec(),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        s.write_all(&bytes).await?;
+        let mut buf = vec![0u8; 4096];
+        let mut total = 0;
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => total += n,
+                }
+            }
+        })
+        .await;
+        ensure!(closed.is_ok(), "the node kept a bad connection open");
+        ensure!(total > 0, "the node closed without saying why");
+    }
+    // A silent client is dropped after the handshake timeout.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await?;
+    let mut buf = [0u8; 64];
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    ensure!(waited.is_ok(), "a silent connection was kept for 10 s");
+    ensure!(net.status("a").await?.tip.height == 0, "node still answers");
+    Ok(())
+}

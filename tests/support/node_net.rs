@@ -158,6 +158,8 @@ impl Drop for NodeNet {
 /// A peer driven by the test.
 pub struct TestPeer {
     framed: Framed<TcpStream, FrameCodec<PeerMessage, PeerMessage>>,
+    /// Messages read while waiting for another one, oldest first.
+    backlog: std::collections::VecDeque<PeerMessage>,
     /// The node's Hello.
     pub hello: Hello,
 }
@@ -195,7 +197,11 @@ impl TestPeer {
                 .map_err(|e| anyhow::anyhow!("node's proof: {e}"))?,
             other => bail!("expected HelloProof, got {other:?}"),
         }
-        let mut peer = Self { framed, hello };
+        let mut peer = Self {
+            framed,
+            hello,
+            backlog: Default::default(),
+        };
         // The node accepts (or refuses) after checking our proof: a refusal is a Goodbye.
         peer.send(PeerMessage::Ping { nonce: 7 }).await?;
         peer.recv_until(Duration::from_secs(5), |m| {
@@ -210,12 +216,19 @@ impl TestPeer {
         Ok(())
     }
 
-    /// Reads messages until `f` picks one; a Goodbye or EOF is an error naming the reason.
+    /// Reads messages until `f` picks one (looking first at those read earlier and not
+    /// picked then); a Goodbye or EOF is an error naming the reason.
     pub async fn recv_until<T>(
         &mut self,
         within: Duration,
         mut f: impl FnMut(&PeerMessage) -> Option<T>,
     ) -> Result<T> {
+        for i in 0..self.backlog.len() {
+            if let Some(t) = f(&self.backlog[i]) {
+                self.backlog.remove(i);
+                return Ok(t);
+            }
+        }
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let msg = tokio::time::timeout_at(deadline, next(&mut self.framed))
@@ -226,6 +239,9 @@ impl TestPeer {
             }
             if let PeerMessage::Goodbye { reason } = msg {
                 bail!("node said goodbye: {reason}");
+            }
+            if self.backlog.len() < 1000 {
+                self.backlog.push_back(msg);
             }
         }
     }
