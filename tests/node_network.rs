@@ -36,10 +36,9 @@ async fn node_falls_back_through_dead_seeds_and_remembers_the_members() -> Resul
         took < Duration::from_millis(2500),
         "joining through the third seed took {took:?}"
     );
-    let listed = cluster
-        .client()
-        .get_peers(Some(1000), vec![], false)
-        .await?;
+    // Through the leader (linearizable): the registration went to member 3, and a
+    // follower may not have applied it yet.
+    let listed = cluster.client().get_peers(Some(1000), vec![], true).await?;
     ensure!(
         listed.iter().any(|p| p.address() == addr),
         "record not in the registry"
