@@ -463,8 +463,8 @@ mod tests {
         assert!(store.locator().expect("locator").len() >= 7);
         let recent = store.recent(3).expect("recent");
         assert_eq!(recent.len(), 3);
-        assert_eq!((recent[0].height, recent[0].hash), (5, b2[1].hash));
-        assert_eq!((recent[2].height, recent[2].hash), (3, b[0].hash));
+        assert_eq!((recent[0].height, recent[0].hash), (6, b2[1].hash));
+        assert_eq!((recent[2].height, recent[2].hash), (4, b[1].hash));
         drop(store);
         assert!(matches!(
             ChainStore::open(&path, "other", RULES),
