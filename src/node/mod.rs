@@ -97,6 +97,22 @@ pub async fn run(
         "node starting"
     );
 
+    let loopback =
+        |a: &str| a.starts_with("127.") || a.starts_with("localhost:") || a.starts_with("[::1]");
+    if loopback(&node.advertised)
+        && config
+            .seeds
+            .iter()
+            .chain(&config.peers)
+            .any(|a| !loopback(a))
+    {
+        tracing::warn!(
+            advertised = %node.advertised,
+            "this node advertises a loopback address but talks to other hosts, which cannot \
+             dial it back; set --advertise HOST:PORT"
+        );
+    }
+
     let miner = config.mine.then(|| SyncArbiter::start(1, || Miner));
     let chain_arbiter = Arbiter::new();
     let manager_ctx = Context::<PeerManager>::new();
