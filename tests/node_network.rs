@@ -446,14 +446,16 @@ async fn health_probes_report_members_and_nodes_and_fail_with_a_reason() -> Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn address_gossip_is_rate_limited_unsolicited_addr_ignored_and_bad_frames_refused(
+async fn gossip_and_block_requests_are_rate_limited_unsolicited_addr_ignored_bad_frames_refused(
 ) -> Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let mut net = NodeNet::new()?;
     let addr = net.spawn("a", &[])?;
     net.status_eventually("a").await?;
-    let mut peer = TestPeer::connect(&addr, &NodeIdentity::generate()).await?;
+    let identity = NodeIdentity::generate();
+    let peer_id = identity.node_id();
+    let mut peer = TestPeer::connect(&addr, &identity).await?;
     // The node asks us for addresses once; the answer is taken ...
     peer.recv_until(Duration::from_secs(5), |m| {
         matches!(m, PeerMessage::GetAddr).then_some(())
@@ -501,6 +503,50 @@ async fn address_gossip_is_rate_limited_unsolicited_addr_ignored_and_bad_frames_
         }
     }
     ensure!(answers == 1, "{answers} Addr replies to two GetAddr");
+    // 35 block requests at once: 20 answered now, 10 in the next second, 5 refused and scored.
+    let genesis = peerchain::chain::genesis(support::NETWORK).hash;
+    let sent = Instant::now();
+    for _ in 0..35 {
+        peer.send(PeerMessage::GetBlocks {
+            locator: vec![genesis],
+            limit: 10,
+        })
+        .await?;
+    }
+    let mut replies = Vec::new();
+    while peer
+        .recv_until(Duration::from_secs(3), |m| {
+            matches!(m, PeerMessage::Blocks { .. }).then_some(())
+        })
+        .await
+        .is_ok()
+    {
+        replies.push(sent.elapsed());
+    }
+    ensure!(
+        replies.len() == 30,
+        "{} answers to 35 block requests",
+        replies.len()
+    );
+    let late = replies
+        .iter()
+        .filter(|t| **t >= Duration::from_millis(900))
+        .count();
+    ensure!(
+        late >= 10,
+        "only {late} answers waited for the next second: {replies:?}"
+    );
+    let me = peer_id;
+    let n = &net;
+    eventually(
+        Duration::from_secs(5),
+        "the flooder is scored",
+        || async move {
+            let s = n.status("a").await?;
+            Ok(s.peers.iter().any(|p| p.node_id == me && p.ban_score >= 50))
+        },
+    )
+    .await?;
 
     // Garbage, then an oversized length prefix: each connection is closed, the node lives on.
     for bytes in [

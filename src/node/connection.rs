@@ -24,6 +24,7 @@ use super::peer_manager::{
     AddrsLearned, Closed, GetNodeStatus, HandshakeVerdict, Handshaked, Penalise, SampleAddrs,
 };
 use super::{ChainSync, NodeContext, PeerManager};
+use crate::chain::BlockHash;
 use crate::record::NodeId;
 use crate::wire::{DecodeError, FrameCodec, Hello, PeerMessage, Tip, MAX_ADDRS_PER_MESSAGE};
 
@@ -38,6 +39,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer gets addresses at most this often.
 const GETADDR_EVERY: Duration = Duration::from_secs(30);
+/// Most block-range requests served per peer per second. Requests beyond it wait for the
+/// next second (a syncing peer, one request in flight, is only slowed, to 10,000 blocks/s);
+/// beyond [`MAX_DEFERRED_GETBLOCKS`] waiting ones they are refused and scored.
+const GETBLOCKS_PER_SECOND: u32 = 20;
+const MAX_DEFERRED_GETBLOCKS: u32 = 10;
 
 /// Where the connection came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +82,10 @@ pub struct Connection {
     last_recv: Instant,
     getaddr_pending: bool,
     last_getaddr_served: Option<Instant>,
+    /// Start of the current one-second window of block requests, and the count in it.
+    getblocks_window: (Instant, u32),
+    /// Block requests waiting for a later window.
+    deferred_getblocks: u32,
 }
 
 impl Connection {
@@ -121,6 +131,8 @@ impl Connection {
                 last_recv: Instant::now(),
                 getaddr_pending: false,
                 last_getaddr_served: None,
+                getblocks_window: (Instant::now(), 0),
+                deferred_getblocks: 0,
             }
         })
     }
@@ -281,12 +293,7 @@ impl Connection {
                 }
                 self.manager.do_send(AddrsLearned { addrs });
             }
-            PeerMessage::GetBlocks { locator, limit } => self.chain.do_send(ServeBlocks {
-                conn_id: self.id,
-                addr: ctx.address(),
-                locator,
-                limit,
-            }),
+            PeerMessage::GetBlocks { locator, limit } => self.get_blocks(locator, limit, ctx),
             PeerMessage::Blocks { blocks, tip } => self.chain.do_send(BlocksArrived {
                 conn_id: self.id,
                 blocks,
@@ -304,6 +311,34 @@ impl Connection {
                 self.penalise(10, "unexpected message");
                 tracing::debug!(peer = %self.remote, ?other, "unexpected message ignored");
             }
+        }
+    }
+
+    /// Serves a block request now, in a later second, or not at all (rate limit).
+    fn get_blocks(&mut self, locator: Vec<BlockHash>, limit: u32, ctx: &mut Context<Self>) {
+        let (start, count) = &mut self.getblocks_window;
+        let elapsed = start.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            *start = Instant::now();
+            *count = 0;
+        }
+        if *count < GETBLOCKS_PER_SECOND {
+            *count += 1;
+            self.chain.do_send(ServeBlocks {
+                conn_id: self.id,
+                addr: ctx.address(),
+                locator,
+                limit,
+            });
+        } else if self.deferred_getblocks < MAX_DEFERRED_GETBLOCKS {
+            self.deferred_getblocks += 1;
+            let wait = Duration::from_secs(1).saturating_sub(start.elapsed());
+            ctx.run_later(wait, move |act, ctx| {
+                act.deferred_getblocks -= 1;
+                act.get_blocks(locator, limit, ctx);
+            });
+        } else {
+            self.penalise(10, "too many block requests");
         }
     }
 
