@@ -181,6 +181,11 @@ impl AddressBook {
         true
     }
 
+    /// Adds every valid new address of `addrs` from `source`; returns how many were new.
+    pub fn add_all(&mut self, addrs: &[String], source: AddrSource, now_ms: u64) -> usize {
+        addrs.iter().filter(|a| self.add(a, source, now_ms)).count()
+    }
+
     /// Drops the least promising entry (most failures, never reached, not configured).
     fn evict_one(&mut self) -> bool {
         let worst = self

@@ -179,7 +179,6 @@ impl ChainSync {
         if !syncing {
             self.announce_tip(source);
         }
-        self.mine_next(Duration::ZERO);
     }
 
     /// Tells every peer but `except` about our tip block.
@@ -191,15 +190,6 @@ impl ChainSync {
                     block: block.clone(),
                 }));
             }
-        }
-    }
-
-    fn mine_next(&mut self, after: Duration) {
-        if self.miner.is_none() {
-            return;
-        }
-        if !after.is_zero() {
-            self.mining_paused_until = Some(Instant::now() + after);
         }
     }
 
@@ -245,7 +235,8 @@ impl ChainSync {
                             Ok(true) => {
                                 act.blocks_mined += 1;
                                 tracing::info!(height, %hash, "mined a block");
-                                act.mine_next(act.node.config.block_interval);
+                                act.mining_paused_until =
+                                    Some(Instant::now() + act.node.config.block_interval);
                             }
                             Ok(false) => {}
                             Err(e) => tracing::error!(error = %e, "own block refused"),

@@ -232,10 +232,9 @@ impl Actor for PeerManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let now = crate::unix_ms();
-        for addr in self.node.config.peers.clone() {
-            self.book.add(&addr, AddrSource::Config, now);
-        }
+        let configured = self.node.config.peers.clone();
+        self.book
+            .add_all(&configured, AddrSource::Config, crate::unix_ms());
         tracing::info!(
             known = self.book.len(),
             "peer manager started; dialing from the address book"
@@ -464,12 +463,9 @@ impl Handler<AddrsLearned> for PeerManager {
     type Result = ();
 
     fn handle(&mut self, msg: AddrsLearned, _: &mut Context<Self>) {
-        let now = crate::unix_ms();
-        let added = msg
-            .addrs
-            .iter()
-            .filter(|a| self.book.add(a, AddrSource::Gossip, now))
-            .count();
+        let added = self
+            .book
+            .add_all(&msg.addrs, AddrSource::Gossip, crate::unix_ms());
         if added > 0 {
             tracing::debug!(added, "addresses learned from a peer");
         }
@@ -508,12 +504,9 @@ impl Handler<BootstrapPeers> for PeerManager {
     type Result = ();
 
     fn handle(&mut self, msg: BootstrapPeers, ctx: &mut Context<Self>) {
-        let now = crate::unix_ms();
-        let added = msg
-            .addrs
-            .iter()
-            .filter(|a| self.book.add(a, AddrSource::Bootstrap, now))
-            .count();
+        let added = self
+            .book
+            .add_all(&msg.addrs, AddrSource::Bootstrap, crate::unix_ms());
         if added > 0 {
             tracing::info!(
                 added,

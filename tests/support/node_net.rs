@@ -24,6 +24,9 @@ pub const DIFFICULTY: u32 = 10;
 
 struct NodeProc {
     addr: String,
+    /// Listen address, data directory and test defaults.
+    base_args: Vec<String>,
+    /// The caller's arguments (replaceable on restart).
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -50,7 +53,7 @@ impl NodeNet {
     /// difficulty, no subnet diversity); returns its address.
     pub fn spawn(&mut self, name: &str, args: &[&str]) -> Result<String> {
         let addr = format!("127.0.0.1:{}", free_port());
-        let mut all = vec![
+        let base_args = vec![
             "node".to_string(),
             "--listen".into(),
             addr.clone(),
@@ -60,12 +63,12 @@ impl NodeNet {
             DIFFICULTY.to_string(),
             "--no-diversity".into(),
         ];
-        all.extend(args.iter().map(|s| s.to_string()));
         self.nodes.insert(
             name.to_string(),
             NodeProc {
                 addr: addr.clone(),
-                args: all,
+                base_args,
+                args: args.iter().map(|s| s.to_string()).collect(),
                 child: None,
             },
         );
@@ -80,6 +83,7 @@ impl NodeNet {
             .open(self.dir.path().join(format!("{name}.log")))?;
         let node = self.nodes.get_mut(name).context("no such node")?;
         let child = Command::new(binary())
+            .args(&node.base_args)
             .args(&node.args)
             .env("PEERCHAIN_LOG", "info")
             .stdin(Stdio::null())
@@ -96,8 +100,7 @@ impl NodeNet {
     pub fn restart(&mut self, name: &str, args: Option<&[&str]>) -> Result<()> {
         if let Some(args) = args {
             let node = self.nodes.get_mut(name).context("no such node")?;
-            node.args.truncate(8);
-            node.args.extend(args.iter().map(|s| s.to_string()));
+            node.args = args.iter().map(|s| s.to_string()).collect();
         }
         self.start(name)
     }
