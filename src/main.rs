@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use peerchain::bootstrap::{self, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
@@ -205,6 +205,9 @@ struct BootstrapArgs {
     /// Applied entries between snapshots.
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// Largest frame read or written, bytes (default 1 MiB).
+    #[arg(long)]
+    max_frame_length: Option<usize>,
 }
 
 impl BootstrapArgs {
@@ -250,6 +253,9 @@ impl BootstrapArgs {
         if let Some(v) = self.snapshot_every {
             c.snapshot_every = v;
         }
+        if let Some(v) = self.max_frame_length {
+            c.max_frame_length = v;
+        }
         c.validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(c)
@@ -257,15 +263,9 @@ impl BootstrapArgs {
 }
 
 fn cluster_secret(config: &BootstrapConfig) -> anyhow::Result<ClusterSecret> {
-    if let Some(path) = &config.cluster_secret_file {
-        return Ok(ClusterSecret::from_file(path)?);
-    }
-    match std::env::var("PEERCHAIN_CLUSTER_SECRET") {
-        Ok(s) => Ok(ClusterSecret::new(s.as_bytes())?),
-        Err(_) => bail!(
-            "no cluster secret: pass --cluster-secret-file FILE or set PEERCHAIN_CLUSTER_SECRET"
-        ),
-    }
+    Ok(ClusterSecret::from_file_or_env(
+        config.cluster_secret_file.as_deref(),
+    )?)
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -10,6 +10,7 @@ use anyhow::{ensure, Context, Result};
 use peerchain::client::{BootstrapClient, ClientError};
 use peerchain::record::NodeIdentity;
 use peerchain::registry::PeerEntry;
+use peerchain::wire::ErrorCode;
 use support::{eventually, Cluster, NETWORK};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -127,14 +128,19 @@ async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()>
     let killed_at = Instant::now();
     let new_leader = cluster.wait_leader(Duration::from_secs(15)).await?;
     ensure!(new_leader != leader, "a survivor must take over");
+    let at_election = acked.lock().expect("lock").len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_election = acked.lock().expect("lock").len() - at_election;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut failures = 0;
     for w in writers {
         failures += w.await?;
     }
     let acked = acked.lock().expect("lock").clone();
-    ensure!(acked.len() > before_kill, "writes resumed after the kill");
+    ensure!(
+        after_election > 0,
+        "writes resumed under the new leader ({after_election} acknowledged in the 1.5 s after it was elected)"
+    );
     eprintln!(
         "acked {} registrations ({} before the kill, {failures} failed calls); new leader {new_leader} after {:?}",
         acked.len(),
@@ -214,6 +220,105 @@ async fn restarted_member_catches_up_from_a_snapshot() -> Result<()> {
         holds_all(&cluster, lagging, &want)
     })
     .await?;
+    Ok(())
+}
+
+/// Registers `count` records through `cluster` from `writers` concurrent clients (so that
+/// group commit packs many into each Raft entry); returns the acknowledged addresses.
+async fn register_concurrently(
+    cluster: &Cluster,
+    writers: u32,
+    count: u32,
+    prefix: &str,
+) -> Result<BTreeSet<String>> {
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let mut client = BootstrapClient::new(cluster.running_addrs(), support::quick_options());
+        let prefix = prefix.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = BTreeSet::new();
+            for k in (w..count).step_by(writers as usize) {
+                let addr = format!("{prefix}.{}.{}:9000", k / 250, k % 250);
+                match client
+                    .register(signed(&NodeIdentity::generate(), &addr))
+                    .await
+                {
+                    Ok(_) => {}
+                    // A retry of a registration that had landed: the very record is stored.
+                    Err(ClientError::Server(e)) if e.code == ErrorCode::StaleSeq => {}
+                    Err(e) => return Err(e),
+                }
+                acked.insert(addr);
+            }
+            Ok::<_, ClientError>(acked)
+        }));
+    }
+    let mut acked = BTreeSet::new();
+    for t in tasks {
+        acked.extend(t.await??);
+    }
+    Ok(acked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_catches_up_with_append_entries_split_to_the_frame_limit() -> Result<()>
+{
+    // The smallest frame limit, and no snapshot: the follower must catch up from the log,
+    // whose 64-entry AppendEntries batches are far larger than one 256 KiB frame.
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "--max-frame-length",
+            "262144",
+            "--snapshot-every",
+            "1000000",
+        ],
+    )
+    .await?;
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    let lagging = (1..=3).find(|i| *i != leader).context("a follower")?;
+    cluster.kill(lagging);
+    let started = Instant::now();
+    let first_index = cluster
+        .client_of(leader)
+        .cluster_info()
+        .await?
+        .last_applied_index;
+    let want = register_concurrently(&cluster, 128, 3200, "127.21").await?;
+    let last_index = cluster
+        .client_of(leader)
+        .cluster_info()
+        .await?
+        .last_applied_index;
+    ensure!(want.len() == 3200, "every registration acknowledged");
+    eprintln!(
+        "registered {} in {:?}, Raft index {first_index:?} -> {last_index:?}",
+        want.len(),
+        started.elapsed()
+    );
+    let started = Instant::now();
+    cluster.spawn(lagging, false)?;
+    eventually(Duration::from_secs(30), "lagging member catches up", || {
+        holds_all(&cluster, lagging, &want)
+    })
+    .await?;
+    let caught_up = started.elapsed();
+    let log = cluster.log(leader);
+    let splits = log
+        .matches("append-entries larger than a frame; asking openraft to split it")
+        .count();
+    ensure!(
+        splits > 0,
+        "the leader split oversized AppendEntries (log has no split line)"
+    );
+    ensure!(
+        !cluster.log(lagging).contains("frame larger than"),
+        "the follower never saw an oversized frame"
+    );
+    eprintln!(
+        "{} records replicated; the leader split AppendEntries {splits} times",
+        want.len()
+    );
     Ok(())
 }
 

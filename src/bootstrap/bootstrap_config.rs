@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::raft::raft_settings;
 use crate::raft::MemberId;
 use crate::record::PeerAddress;
-use crate::wire::DEFAULT_MAX_FRAME_LENGTH;
+use crate::wire::{DEFAULT_MAX_FRAME_LENGTH, MIN_MAX_FRAME_LENGTH};
 
 /// The seed's port, kept as the default.
 pub const DEFAULT_PORT: u16 = 4000;
@@ -121,8 +122,22 @@ impl BootstrapConfig {
         if self.snapshot_every == 0 {
             problems.push("snapshot_every must be at least 1".to_string());
         }
-        if self.max_frame_length < 1024 {
-            problems.push("max_frame_length must be at least 1024 bytes".to_string());
+        if self.max_frame_length < MIN_MAX_FRAME_LENGTH {
+            problems.push(format!(
+                "max_frame_length must be at least {MIN_MAX_FRAME_LENGTH} bytes"
+            ));
+        }
+        let ids: Vec<u64> = self.initial_cluster.iter().map(|(id, _)| *id).collect();
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                if raft_settings::shares_election_window(*a, *b) {
+                    problems.push(format!(
+                        "member ids {a} and {b} share an election window (ids are taken \
+                         modulo {}); give one of them another id",
+                        raft_settings::ELECTION_WINDOWS
+                    ));
+                }
+            }
         }
         if self.max_connections == 0 {
             problems.push("max_connections must be at least 1".to_string());

@@ -12,10 +12,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{legacy_protocol, Member, RequestHandler};
-use crate::wire::{
-    DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response,
-    MEMBER_MAX_FRAME_LENGTH,
-};
+use crate::wire::{DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response};
 
 /// How long a new connection may stay silent before it is closed.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,10 +76,12 @@ impl Connection {
         } = self;
         let idle = member.config.idle_timeout;
         let (rd, wr) = stream.into_split();
-        let mut reader = FramedRead::new(rd, ReqCodec::new(member.config.max_frame_length));
+        // One limit for every frame of this connection, read or written, member or client.
+        let max_frame = member.config.max_frame_length;
+        let mut reader = FramedRead::new(rd, ReqCodec::new(max_frame));
         let (tx, rx) = mpsc::channel::<Envelope<Response>>(MAX_IN_FLIGHT_PER_CONNECTION);
         let writer = tokio::spawn(write_replies(
-            FramedWrite::new(wr, ReqCodec::new(MEMBER_MAX_FRAME_LENGTH)),
+            FramedWrite::new(wr, ReqCodec::new(max_frame)),
             rx,
         ));
         let mut handler = RequestHandler::new(member.clone(), peer.ip());
@@ -109,11 +108,6 @@ impl Connection {
             let Envelope { id, body } = env;
             if let Some(resp) = handler.handle_auth(&body) {
                 let failed = matches!(resp, Response::Error(_));
-                if !failed && handler.is_authenticated() {
-                    reader
-                        .decoder_mut()
-                        .set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
-                }
                 if tx.send(Envelope { id, body: resp }).await.is_err() || failed {
                     break;
                 }

@@ -6,7 +6,7 @@ use openraft::ServerState;
 
 use super::{BootstrapConfig, LeaderLink, Proposer};
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
-use crate::registry::{RegistryDb, RegistryError};
+use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
 
 /// Everything a connection handler needs.
@@ -19,9 +19,19 @@ pub struct Member {
     pub leader_link: Arc<LeaderLink>,
 }
 
+/// Room in a reply frame for what surrounds its entries (envelope, cursor).
+const REPLY_HEADROOM: usize = 2048;
+
 impl Member {
     pub fn id(&self) -> MemberId {
         self.config.id
+    }
+
+    /// How many registry entries one reply may carry within the frame limit (a page or a
+    /// sample is cut to this, so a member with a small `max_frame_length` still answers).
+    pub fn entries_per_reply(&self) -> usize {
+        (self.config.max_frame_length.saturating_sub(REPLY_HEADROOM) / MAX_ENCODED_PEER_ENTRY)
+            .max(1)
     }
 
     /// The current leader's id and address, as this member knows it.

@@ -46,6 +46,7 @@ pub use member::Member;
 pub use proposer::Proposer;
 pub use request_handler::RequestHandler;
 
+use openraft::error::{InitializeError, RaftError};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,8 @@ use crate::raft::{
     raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore,
 };
 
+/// How long connections and background tasks get to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -74,17 +77,25 @@ pub async fn run(
         dir: config.data_dir.display().to_string(),
         reason: e.to_string(),
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_err(&e))?;
-    let log =
-        LogStore::open(&config.data_dir.join("raft-log.redb")).map_err(|e| storage_err(&e))?;
-    let sm = StateMachineStore::open(&config.data_dir).map_err(|e| storage_err(&e))?;
+    // Opening may repair a large file after a crash: keep it off the async workers.
+    let data_dir = config.data_dir.clone();
+    let (log, sm) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+        let log = LogStore::open(&data_dir.join("raft-log.redb")).map_err(|e| e.to_string())?;
+        let sm = StateMachineStore::open(&data_dir).map_err(|e| e.to_string())?;
+        Ok::<_, String>((log, sm))
+    })
+    .await
+    .map_err(|e| storage_err(&e))?
+    .map_err(|e| storage_err(&e))?;
     let registry = sm.registry();
-    let raft_config = raft_settings::raft_config(config.id, config.snapshot_every)
-        .map_err(|e| BootstrapError::Config(e.to_string()))?;
+    let raft_config =
+        raft_settings::raft_config(config.id, config.snapshot_every, config.max_frame_length)
+            .map_err(|e| BootstrapError::Config(e.to_string()))?;
     let raft = RegistryRaft::new(
         config.id,
         raft_config,
-        NetworkFactory::new(secret.clone()),
+        NetworkFactory::new(secret.clone(), config.max_frame_length),
         log,
         sm,
     )
@@ -119,11 +130,11 @@ pub async fn run(
     drop(listener);
     cancel.cancel();
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!("some tasks did not finish within 5 s");
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "some tasks did not finish in time");
     }
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
@@ -145,7 +156,11 @@ async fn form_cluster(raft: &RegistryRaft, config: &BootstrapConfig) -> Result<(
     let members = request_handler::initial_members(&config.initial_cluster);
     match raft.initialize(members).await {
         Ok(()) => tracing::info!("initialised a new cluster"),
-        Err(e) => tracing::info!(reason = %e, "cluster already initialised"),
+        // Another initial member got its vote or log here first: the cluster exists.
+        Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+            tracing::info!(reason = %e, "cluster already initialised by another member");
+        }
+        Err(e) => return Err(BootstrapError::Raft(format!("cannot initialise: {e}"))),
     }
     Ok(())
 }

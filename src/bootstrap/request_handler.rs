@@ -12,7 +12,7 @@ use rand::Rng;
 use super::member::storage_reply;
 use super::proposer::{no_leader, write_local, WriteError};
 use super::Member;
-use crate::raft::{ClusterSecret, MemberId};
+use crate::raft::{raft_settings, ClusterSecret, MemberId};
 use crate::registry::{
     CommandOutcome, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE,
 };
@@ -129,7 +129,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             linearizable,
         } => get_peers(m, limit, exclude, linearizable).await,
         Request::ListPeers { after, limit } => {
-            let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE);
+            let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.entries_per_reply());
             let (peers, next) = m
                 .registry
                 .read(move |r| r.page(after.as_deref(), limit))
@@ -219,7 +219,7 @@ async fn get_peers(
             }
         }
     }
-    let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE);
+    let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE).min(m.entries_per_reply());
     let start: u64 = rand::thread_rng().gen();
     let now = crate::unix_ms();
     let mut peers = m
@@ -254,6 +254,19 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
     let result = match request {
         Request::AddLearner { member_id, addr } => {
             crate::record::PeerAddress::parse(&addr).map_err(ErrorReply::from)?;
+            if let Some(other) = members(m)
+                .into_iter()
+                .find(|&other| raft_settings::shares_election_window(member_id, other))
+            {
+                return Err(ErrorReply::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "member id {member_id} shares member {other}'s election window (ids \
+                         are taken modulo {}); choose another id",
+                        raft_settings::ELECTION_WINDOWS
+                    ),
+                ));
+            }
             m.raft
                 .add_learner(member_id, BasicNode::new(addr), true)
                 .await
@@ -290,6 +303,18 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
         }
         Err(RaftError::Fatal(f)) => Err(ErrorReply::new(ErrorCode::Storage, f.to_string())),
     }
+}
+
+/// Every member id in the current membership, voters and learners.
+fn members(m: &Member) -> BTreeSet<MemberId> {
+    m.raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 fn voters(m: &Member) -> BTreeSet<MemberId> {

@@ -19,6 +19,8 @@ pub enum ClientError {
     },
     #[error("{addr} closed the connection")]
     Closed { addr: String },
+    #[error("request larger than the {max}-byte frame limit; nothing was sent")]
+    RequestTooLarge { max: usize },
     #[error("{0}")]
     Server(ErrorReply),
     #[error("unexpected reply: {0}")]

@@ -8,7 +8,7 @@ use tokio_util::codec::Framed;
 
 use super::ClientError;
 use crate::raft::ClusterSecret;
-use crate::wire::{Envelope, FrameCodec, Request, Response, MEMBER_MAX_FRAME_LENGTH};
+use crate::wire::{DecodeError, Envelope, FrameCodec, Request, Response, DEFAULT_MAX_FRAME_LENGTH};
 
 type Codec = FrameCodec<Envelope<Response>, Envelope<Request>>;
 
@@ -20,11 +20,25 @@ pub struct FrameConnection {
 }
 
 impl FrameConnection {
-    /// Connects to `addr` within `timeout`.
+    /// Connects to `addr` within `timeout`, with the default frame limit
+    /// ([`DEFAULT_MAX_FRAME_LENGTH`]) in both directions.
     ///
     /// # Errors
     /// [`ClientError::Connect`].
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Self, ClientError> {
+        Self::connect_with_limit(addr, timeout, DEFAULT_MAX_FRAME_LENGTH).await
+    }
+
+    /// Connects to `addr` within `timeout`; frames longer than `max_frame_length` are
+    /// neither sent nor accepted (members pass their configured limit).
+    ///
+    /// # Errors
+    /// [`ClientError::Connect`].
+    pub async fn connect_with_limit(
+        addr: &str,
+        timeout: Duration,
+        max_frame_length: usize,
+    ) -> Result<Self, ClientError> {
         let connect_err = |reason: String| ClientError::Connect {
             addr: addr.to_string(),
             reason,
@@ -35,7 +49,7 @@ impl FrameConnection {
             .map_err(|e| connect_err(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         Ok(Self {
-            framed: Framed::new(stream, Codec::default()),
+            framed: Framed::new(stream, Codec::new(max_frame_length)),
             addr: addr.to_string(),
             next_id: 1,
         })
@@ -63,9 +77,14 @@ impl FrameConnection {
             self.framed
                 .send(Envelope { id, body: request })
                 .await
-                .map_err(|source| ClientError::Wire {
-                    addr: addr.clone(),
-                    source,
+                .map_err(|source| match source {
+                    // Refused by the encoder before anything was written: the connection
+                    // is still usable, the request is not.
+                    DecodeError::FrameTooLarge { max } => ClientError::RequestTooLarge { max },
+                    source => ClientError::Wire {
+                        addr: addr.clone(),
+                        source,
+                    },
                 })?;
             loop {
                 match self.framed.next().await {
@@ -95,8 +114,7 @@ impl FrameConnection {
         }
     }
 
-    /// Proves knowledge of the cluster secret, checks that the server knows it too, and
-    /// raises the frame limit to the member limit.
+    /// Proves knowledge of the cluster secret and checks that the server knows it too.
     ///
     /// # Errors
     /// [`ClientError::Auth`] if either side's proof fails, plus connection errors.
@@ -129,12 +147,7 @@ impl FrameConnection {
         }
         let proof = secret.client_proof(&client_nonce, &server_nonce);
         match self.call(Request::AuthProof { proof }, timeout).await {
-            Ok(Response::AuthOk) => {
-                self.framed
-                    .codec_mut()
-                    .set_max_frame_length(MEMBER_MAX_FRAME_LENGTH);
-                Ok(())
-            }
+            Ok(Response::AuthOk) => Ok(()),
             Ok(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
             Err(ClientError::Server(reply)) => Err(ClientError::Auth {
                 addr: self.addr.clone(),

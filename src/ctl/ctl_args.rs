@@ -24,16 +24,10 @@ pub struct CtlArgs {
     #[arg(long, default_value = DEFAULT_NETWORK_ID, global = true)]
     pub network_id: String,
     /// Cluster secret file (needed by `cluster add-learner|promote|remove` and `peers --all`).
+    /// Without it, the secret is read from the `PEERCHAIN_CLUSTER_SECRET` environment
+    /// variable; it is never taken on the command line, where `ps` would show it.
     #[arg(long, global = true)]
     pub cluster_secret_file: Option<PathBuf>,
-    /// The cluster secret itself (prefer the file; never printed).
-    #[arg(
-        long,
-        env = "PEERCHAIN_CLUSTER_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
-    pub cluster_secret: Option<String>,
     /// Seconds to wait for a TCP connection to one member before trying the next.
     #[arg(long, default_value_t = 1.0, global = true)]
     pub connect_timeout: f64,

@@ -200,15 +200,13 @@ fn print_status(out: &mut dyn Write, json: bool, s: &NodeStatus) -> Result<(), C
 
 /// The cluster secret from --cluster-secret-file or PEERCHAIN_CLUSTER_SECRET.
 fn secret(args: &CtlArgs) -> Result<ClusterSecret, CtlError> {
-    if let Some(path) = &args.cluster_secret_file {
-        return Ok(ClusterSecret::from_file(path)?);
-    }
-    match &args.cluster_secret {
-        Some(s) => Ok(ClusterSecret::new(s.as_bytes())?),
-        None => Err(CtlError::Usage(
-            "this command needs the cluster secret: --cluster-secret-file FILE or PEERCHAIN_CLUSTER_SECRET".into(),
-        )),
-    }
+    ClusterSecret::from_file_or_env(args.cluster_secret_file.as_deref()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound && args.cluster_secret_file.is_none() {
+            CtlError::Usage(format!("this command needs the cluster secret: {e}"))
+        } else {
+            CtlError::from(e)
+        }
+    })
 }
 
 fn print(

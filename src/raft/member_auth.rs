@@ -5,9 +5,10 @@
 //! client                                    server
 //!   AuthHello { client_nonce }          ->
 //!                                       <-  AuthChallenge { server_nonce,
-//!                                             server_proof = HMAC(secret, "server" | cn | sn) }
+//!                                             server_proof = HMAC(secret,
+//!                                               "peerchain/member-auth/v1/server" | cn | sn) }
 //!   (checks server_proof)
-//!   AuthProof { HMAC(secret, "client" | cn | sn) } ->
+//!   AuthProof { HMAC(secret, "peerchain/member-auth/v1/client" | cn | sn) } ->
 //!                                       <-  AuthOk            (or Unauthenticated, then close)
 //! ```
 
@@ -21,6 +22,8 @@ use sha2::Sha256;
 
 /// Length of each side's nonce.
 pub const NONCE_LEN: usize = 32;
+/// The environment variable that may hold the cluster secret.
+pub const CLUSTER_SECRET_ENV: &str = "PEERCHAIN_CLUSTER_SECRET";
 /// Shortest secret accepted.
 pub const MIN_SECRET_LEN: usize = 16;
 
@@ -62,6 +65,24 @@ impl ClusterSecret {
             )
         })?;
         Self::new(&bytes)
+    }
+
+    /// The secret from `file` if given, else from the [`CLUSTER_SECRET_ENV`] environment
+    /// variable. Never from a command-line argument, where `ps` would show it.
+    ///
+    /// # Errors
+    /// `NotFound` if neither is set, plus [`Self::from_file`]'s errors.
+    pub fn from_file_or_env(file: Option<&Path>) -> io::Result<Self> {
+        if let Some(path) = file {
+            return Self::from_file(path);
+        }
+        match std::env::var(CLUSTER_SECRET_ENV) {
+            Ok(s) => Self::new(s.as_bytes()),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no cluster secret: pass --cluster-secret-file FILE or set {CLUSTER_SECRET_ENV}"),
+            )),
+        }
     }
 
     /// A fresh random nonce.

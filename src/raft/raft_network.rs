@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -24,11 +25,18 @@ pub const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct NetworkFactory {
     secret: ClusterSecret,
+    max_frame_length: usize,
 }
 
 impl NetworkFactory {
-    pub fn new(secret: ClusterSecret) -> Self {
-        Self { secret }
+    /// RPCs authenticate with `secret`; no frame longer than `max_frame_length` is sent or
+    /// accepted (an AppendEntries that would be is split by openraft, see
+    /// [`MemberNetwork::append_entries`]).
+    pub fn new(secret: ClusterSecret, max_frame_length: usize) -> Self {
+        Self {
+            secret,
+            max_frame_length,
+        }
     }
 }
 
@@ -40,6 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             target,
             addr: node.addr.clone(),
             secret: self.secret.clone(),
+            max_frame_length: self.max_frame_length,
             conn: None,
         }
     }
@@ -50,37 +59,57 @@ pub struct MemberNetwork {
     target: MemberId,
     addr: String,
     secret: ClusterSecret,
+    max_frame_length: usize,
     conn: Option<FrameConnection>,
 }
 
 type RpcErr<E = openraft::error::Infallible> =
     RPCError<MemberId, BasicNode, RaftError<MemberId, E>>;
 
+/// Why one RPC got no reply.
+enum CallFailure {
+    /// No authenticated connection could be opened.
+    Unreachable(ClientError),
+    /// The request was not delivered or its reply did not come back.
+    Network(ClientError),
+}
+
+impl CallFailure {
+    fn into_rpc<E: std::error::Error>(self) -> RpcErr<E> {
+        match self {
+            Self::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            Self::Network(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
 impl MemberNetwork {
-    async fn call<E: std::error::Error>(
-        &mut self,
-        request: Request,
-        timeout: Duration,
-    ) -> Result<Response, RpcErr<E>> {
+    async fn call(&mut self, request: Request, timeout: Duration) -> Result<Response, CallFailure> {
         if self.conn.is_none() {
-            let mut conn = FrameConnection::connect(&self.addr, MEMBER_CONNECT_TIMEOUT)
-                .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+            let mut conn = FrameConnection::connect_with_limit(
+                &self.addr,
+                MEMBER_CONNECT_TIMEOUT,
+                self.max_frame_length,
+            )
+            .await
+            .map_err(CallFailure::Unreachable)?;
             conn.authenticate(&self.secret, timeout)
                 .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+                .map_err(CallFailure::Unreachable)?;
             self.conn = Some(conn);
         }
         let Some(conn) = self.conn.as_mut() else {
-            return Err(RPCError::Network(NetworkError::new(&ClientError::Closed {
+            return Err(CallFailure::Network(ClientError::Closed {
                 addr: self.addr.clone(),
-            })));
+            }));
         };
         match conn.call(request, timeout).await {
             Ok(resp) => Ok(resp),
+            // Nothing was sent and the connection is still good.
+            Err(e @ ClientError::RequestTooLarge { .. }) => Err(CallFailure::Network(e)),
             Err(e) => {
                 self.conn = None;
-                Err(RPCError::Network(NetworkError::new(&e)))
+                Err(CallFailure::Network(e))
             }
         }
     }
@@ -105,10 +134,26 @@ impl RaftNetwork<TypeConfig> for MemberNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<MemberId>, RpcErr> {
-        match self
+        let entries = rpc.entries.len() as u64;
+        let reply = match self
             .call(Request::AppendEntries(rpc), option.hard_ttl())
-            .await?
+            .await
         {
+            Ok(reply) => reply,
+            // Larger than one frame: openraft retries with at most half the entries (a single
+            // entry always fits, see `MIN_MAX_FRAME_LENGTH`).
+            Err(CallFailure::Network(ClientError::RequestTooLarge { max })) if entries > 1 => {
+                tracing::info!(
+                    target = self.target,
+                    entries,
+                    max,
+                    "append-entries larger than a frame; asking openraft to split it"
+                );
+                return Err(PayloadTooLarge::new_entries_hint(entries / 2).into());
+            }
+            Err(e) => return Err(e.into_rpc()),
+        };
+        match reply {
             Response::AppendEntries(r) => self.remote(r),
             other => Err(unexpected(&other)),
         }
@@ -121,7 +166,8 @@ impl RaftNetwork<TypeConfig> for MemberNetwork {
     ) -> Result<InstallSnapshotResponse<MemberId>, RpcErr<InstallSnapshotError>> {
         match self
             .call(Request::InstallSnapshot(rpc), option.hard_ttl())
-            .await?
+            .await
+            .map_err(CallFailure::into_rpc)?
         {
             Response::InstallSnapshot(r) => self.remote(r),
             other => Err(unexpected(&other)),
@@ -133,7 +179,11 @@ impl RaftNetwork<TypeConfig> for MemberNetwork {
         rpc: VoteRequest<MemberId>,
         option: RPCOption,
     ) -> Result<VoteResponse<MemberId>, RpcErr> {
-        match self.call(Request::Vote(rpc), option.hard_ttl()).await? {
+        match self
+            .call(Request::Vote(rpc), option.hard_ttl())
+            .await
+            .map_err(CallFailure::into_rpc)?
+        {
             Response::Vote(r) => self.remote(r),
             other => Err(unexpected(&other)),
         }

@@ -16,7 +16,7 @@ pub mod registry_reader;
 pub mod registry_tables;
 pub mod registry_writer;
 
-pub use peer_entry::{LegacyRecord, PeerEntry};
+pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;
 pub use registry_reader::RegistryReader;

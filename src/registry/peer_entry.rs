@@ -16,6 +16,10 @@ pub struct LegacyRecord {
     pub expires_at_ms: u64,
 }
 
+/// An upper bound on one entry's MessagePack size (a signed record with the longest
+/// address); replies that carry entries size their pages with it.
+pub const MAX_ENCODED_PEER_ENTRY: usize = 768;
+
 /// One registry entry, keyed by its address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +52,32 @@ impl PeerEntry {
         match self {
             Self::Signed(r) => Some(r),
             Self::Legacy(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::peer_address::MAX_ADDRESS_LEN;
+    use crate::record::NodeIdentity;
+
+    #[test]
+    fn the_largest_entry_fits_the_bound() {
+        let host = "h".repeat(MAX_ADDRESS_LEN - 6);
+        let address = format!("{host}:65535");
+        assert_eq!(address.len(), MAX_ADDRESS_LEN);
+        let id = NodeIdentity::generate();
+        let signed =
+            PeerEntry::Signed(id.sign_record("a-network-id", &address, u64::MAX, u64::MAX));
+        let legacy = PeerEntry::Legacy(LegacyRecord {
+            address: address.clone(),
+            registered_from: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into(),
+            expires_at_ms: u64::MAX,
+        });
+        for entry in [signed, legacy] {
+            let len = rmp_serde::to_vec_named(&entry).expect("encode").len();
+            assert!(len <= MAX_ENCODED_PEER_ENTRY, "{len} bytes");
         }
     }
 }

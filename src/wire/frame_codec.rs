@@ -9,11 +9,12 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use super::wire_error::DecodeError;
 
-/// The largest frame accepted or sent unless configured otherwise (1 MiB).
+/// The largest frame of the bootstrap protocol, read or written, unless a member is
+/// configured otherwise (1 MiB). Clients, members and Raft RPCs all use this one limit.
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 1024 * 1024;
-/// The limit on connections authenticated as cluster members (Raft batches and snapshot
-/// chunks are larger than client messages).
-pub const MEMBER_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
+/// The smallest limit a member may be configured with: one Raft entry (a batch of up to
+/// 256 registrations) and a useful snapshot chunk must fit in a frame.
+pub const MIN_MAX_FRAME_LENGTH: usize = 256 * 1024;
 
 /// Encodes `Out` values and decodes `In` values as MessagePack inside u32 length-prefixed frames.
 ///
@@ -37,14 +38,6 @@ impl<In, Out> FrameCodec<In, Out> {
             max_frame_length,
             _types: PhantomData,
         }
-    }
-}
-
-impl<In, Out> FrameCodec<In, Out> {
-    /// Changes the limit (a member connection gets a larger one once it has authenticated).
-    pub fn set_max_frame_length(&mut self, max_frame_length: usize) {
-        self.inner.set_max_frame_length(max_frame_length);
-        self.max_frame_length = max_frame_length;
     }
 }
 
