@@ -105,17 +105,8 @@ impl<'t> RegistryWriter<'t> {
                 ),
             )));
         }
-        if let Some(t) = self.tombstones.get(&rec.node_id)? {
-            if t.is_live(now_ms) && rec.seq <= t.seq {
-                return Ok(Some(refused(
-                    ErrorCode::StaleSeq,
-                    format!(
-                        "seq {} is not newer than seq {} of node {}'s dropped record \
-                         (deregistered or superseded; remembered until {} ms)",
-                        rec.seq, t.seq, rec.node_id, t.expires_at_ms
-                    ),
-                )));
-            }
+        if let Some(refusal) = self.tombstone_refusal(now_ms, rec)? {
+            return Ok(Some(refusal));
         }
         match self.get(&rec.address)? {
             Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id && rec.seq <= old.seq => {
@@ -142,6 +133,28 @@ impl<'t> RegistryWriter<'t> {
             }
         }
         Ok(None)
+    }
+
+    /// `stale_seq` if `rec`'s node has a live tombstone at or above `rec.seq`.
+    fn tombstone_refusal(
+        &self,
+        now_ms: u64,
+        rec: &PeerRecord,
+    ) -> Result<Option<CommandOutcome>, RegistryError> {
+        Ok(self
+            .tombstones
+            .get(&rec.node_id)?
+            .filter(|t| t.is_live(now_ms) && rec.seq <= t.seq)
+            .map(|t| {
+                refused(
+                    ErrorCode::StaleSeq,
+                    format!(
+                        "seq {} is not newer than seq {} of node {}'s dropped record \
+                         (deregistered or superseded; remembered until {} ms)",
+                        rec.seq, t.seq, rec.node_id, t.expires_at_ms
+                    ),
+                )
+            }))
     }
 
     /// The address of the signed record `rec`'s node holds now, if any.

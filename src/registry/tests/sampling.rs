@@ -253,3 +253,37 @@ fn diversity_is_relaxed_only_to_fill_the_sample() {
         }
     }
 }
+
+/// A measurement, not a check: run it in release mode with
+/// `cargo test --release --lib sample_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run in release mode with --ignored --nocapture"]
+fn sample_cost_on_a_large_registry() {
+    const RECORDS: u32 = 100_000;
+    let f = Fixture::new();
+    let started = std::time::Instant::now();
+    for chunk in 0..RECORDS / 10_000 {
+        let cmds: Vec<_> = (chunk * 10_000..(chunk + 1) * 10_000)
+            .map(|i| RegistryCommand::RegisterLegacy {
+                address: format!("{}.{}.{}.1:7000", 1 + i % 250, (i / 250) % 250, i / 62_500),
+                source_ip: "1.1.1.1".into(),
+                expires_at_ms: 1_000,
+            })
+            .collect();
+        f.apply_all(0, &cmds);
+    }
+    eprintln!("filled {RECORDS} records in {:?}", started.elapsed());
+    let mut rng = StdRng::seed_from_u64(1);
+    for limit in [1_000usize, 100] {
+        let rounds = 200u32;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            let s = f.read(|r| r.sample(limit, &none(), 0, &mut rng).expect("sample"));
+            assert_eq!(s.len(), limit);
+        }
+        eprintln!(
+            "sample of {limit} from {RECORDS}: {:?} each (mean of {rounds})",
+            started.elapsed() / rounds
+        );
+    }
+}
