@@ -118,7 +118,7 @@ async fn malformed_oversized_and_unknown_frames_get_an_error_then_close() -> Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_addresses_and_expiries_are_refused_with_a_reason() -> Result<()> {
+async fn bad_addresses_expiries_and_exclude_lists_are_refused_with_a_reason() -> Result<()> {
     let cluster = Cluster::start(3, &[]).await?;
     let mut client = cluster.client();
     let id = NodeIdentity::generate();
@@ -139,6 +139,22 @@ async fn bad_addresses_and_expiries_are_refused_with_a_reason() -> Result<()> {
             }
             other => anyhow::bail!("{addr}/{expiry}: expected a refusal, got {other:?}"),
         }
+    }
+    // GetPeers may exclude at most 64 addresses, so a request cannot buy unbounded work;
+    // the check comes before a linearizable read is forwarded to the leader.
+    let list = |n: usize| (0..n).map(|i| format!("10.0.{i}.1:1")).collect::<Vec<_>>();
+    for linearizable in [false, true] {
+        match client.get_peers(None, list(65), linearizable).await {
+            Err(peerchain::client::ClientError::Server(reply)) => {
+                ensure!(reply.code == ErrorCode::BadRequest, "{reply:?}");
+                ensure!(
+                    reply.message.contains("65") && reply.message.contains("at most 64"),
+                    "{reply:?}"
+                );
+            }
+            other => anyhow::bail!("exclude of 65: expected bad_request, got {other:?}"),
+        }
+        client.get_peers(None, list(64), linearizable).await?;
     }
     Ok(())
 }

@@ -513,6 +513,20 @@ async fn forged_and_stale_requests_are_refused() -> Result<()> {
     client
         .deregister(owner.sign_deregistration(NETWORK, addr, now + 30))
         .await?;
+    // A record captured before the deregistration cannot bring the owner back: the cluster
+    // keeps the owner's seq after the record is gone.
+    let captured = owner.sign_record(NETWORK, addr, now, now + HOUR_MS);
+    let replay = client.register(captured).await;
+    assert_eq!(
+        replay.err().and_then(server_code),
+        Some(ErrorCode::StaleSeq)
+    );
+    let peers = client.get_peers(None, vec![], true).await?;
+    ensure!(peers.iter().all(|p| p.address() != addr), "replay stored");
+    // The owner itself comes back with a newer seq.
+    client
+        .register(owner.sign_record(NETWORK, addr, now + 31, now + HOUR_MS))
+        .await?;
     Ok(())
 }
 

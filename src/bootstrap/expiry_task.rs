@@ -56,7 +56,7 @@ impl ExpiryTask {
             match write_local(&self.member.raft, vec![cmd]).await {
                 Ok((outcomes, _)) => match outcomes.first() {
                     Some(CommandOutcome::Expired { removed, more }) => {
-                        tracing::info!(removed, "expired peer records");
+                        tracing::info!(removed, "expired peer records and tombstones");
                         if !more {
                             return;
                         }

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
-use rand::Rng;
 
 use super::member::storage_reply;
 use super::proposer::{no_leader, write_local, WriteError};
 use super::Member;
 use crate::raft::{raft_settings, ClusterSecret, MemberId};
 use crate::registry::{
-    CommandOutcome, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE, MAX_SAMPLE_SIZE,
+    CommandOutcome, ExcludeSet, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE,
+    MAX_SAMPLE_SIZE,
 };
 use crate::wire::{ErrorCode, ErrorReply, PeerPage, Request, Response};
 
@@ -190,6 +190,8 @@ async fn get_peers(
     exclude: Vec<String>,
     linearizable: bool,
 ) -> Result<Response, ErrorReply> {
+    // Checked before any work, forwarding included: the list is the caller's to bound.
+    let excluded = ExcludeSet::new(&exclude).map_err(ErrorReply::from)?;
     if linearizable {
         match m.raft.ensure_linearizable().await {
             Ok(_) => {}
@@ -220,11 +222,10 @@ async fn get_peers(
         }
     }
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE).min(m.entries_per_reply());
-    let start: u64 = rand::thread_rng().gen();
     let now = crate::unix_ms();
     let mut peers = m
         .registry
-        .read(move |r| r.sample(limit, &exclude, now, start))
+        .read(move |r| r.sample(limit, &excluded, now, &mut rand::thread_rng()))
         .await
         .map_err(storage_reply)?;
     // Who registered a legacy record is for operators, not for every newcomer.

@@ -1,19 +1,24 @@
-//! The snapshot file: the registry streamed entry by entry, so that neither building nor
+//! The snapshot file: the registry streamed item by item, so that neither building nor
 //! installing a snapshot holds the registry in memory.
 //!
 //! ```text
-//! "PCSNAP01"                      8-byte magic
-//! ( len: u32 BE | entry bytes )*  one stored PeerEntry (MessagePack) per record, address order
+//! "PCSNAP02"                      8-byte magic (the format version is its last two digits)
+//! ( len: u32 BE | item bytes )*   one MessagePack SnapshotItem each: every entry with its
+//!                                 slot, in address order, then every tombstone
 //! 0u32                            end marker
-//! count: u64 BE                   number of entries
-//! sha256: [u8; 32]                over every entry's bytes, in order
+//! count: u64 BE                   number of items
+//! sha256: [u8; 32]                over every item's bytes, in order
 //! ```
+//!
+//! Format 01 held bare entries without slots or tombstones; a reader refuses it by name.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"PCSNAP01";
+const MAGIC: &[u8; 8] = b"PCSNAP02";
+/// The start of every format's magic; what follows is the version.
+const MAGIC_PREFIX: &[u8; 6] = b"PCSNAP";
 /// Largest entry accepted from a snapshot (records are a few hundred bytes).
 const MAX_ENTRY_LEN: u32 = 64 * 1024;
 
@@ -91,6 +96,14 @@ impl<R: Read> SnapshotReader<R> {
         let mut magic = [0u8; 8];
         input.read_exact(&mut magic)?;
         if &magic != MAGIC {
+            if magic.starts_with(MAGIC_PREFIX) {
+                return Err(invalid(&format!(
+                    "snapshot format {} was written by another peerchain version; this one \
+                     reads {}",
+                    String::from_utf8_lossy(&magic),
+                    String::from_utf8_lossy(MAGIC)
+                )));
+            }
             return Err(invalid("not a peerchain snapshot"));
         }
         Ok(Self {
@@ -190,5 +203,14 @@ mod tests {
         bytes[13] ^= 0xff;
         assert!(drain(&bytes).is_err());
         assert!(drain(b"NOTASNAP").is_err());
+    }
+
+    #[test]
+    fn a_snapshot_of_the_older_format_is_refused_by_name() {
+        let mut bytes = build(&[b"one"]);
+        bytes[..8].copy_from_slice(b"PCSNAP01");
+        let err = drain(&bytes).expect_err("old format");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("PCSNAP01"), "{err}");
     }
 }

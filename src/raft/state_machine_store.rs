@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::snapshot_file::{SnapshotReader, SnapshotWriter};
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
 use crate::registry::registry_db::create_with_tables;
-use crate::registry::registry_writer::decode_entry;
-use crate::registry::{RegistryDb, RegistryError, RegistryReader, RegistryWriter};
+use crate::registry::{RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem};
 
 const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 const KEY_APPLIED: &str = "last_applied";
@@ -173,12 +172,12 @@ fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database
             while n < CHUNK {
                 match reader.next_entry().map_err(|e| e.to_string())? {
                     Some(bytes) => {
-                        writer
-                            .put(&decode_entry("<snapshot>", &bytes).map_err(|e| e.to_string())?)
-                            .map_err(|e| e.to_string())?;
+                        let item = SnapshotItem::decode(&bytes).map_err(|e| e.to_string())?;
+                        writer.restore(&item).map_err(|e| e.to_string())?;
                         n += 1;
                     }
                     None => {
+                        writer.finish_restore().map_err(|e| e.to_string())?;
                         finished = true;
                         break;
                     }
@@ -328,7 +327,7 @@ impl SnapshotBuilder {
         let mut out = SnapshotWriter::new(File::create(&tmp).map_err(|e| err(e.to_string()))?)
             .map_err(|e| err(e.to_string()))?;
         reader
-            .for_each_raw(|_, bytes| {
+            .for_each_snapshot_item(|bytes| {
                 out.push(bytes).map_err(|e| RegistryError::Corrupt {
                     key: String::new(),
                     reason: e.to_string(),

@@ -5,22 +5,39 @@
 //! - [`peer_entry`] — what is stored per address (a signed record, or a legacy unsigned one).
 //! - [`registry_command`] — the commands Raft replicates and their outcomes.
 //! - [`registry_writer`] — applies commands inside a redb write transaction (deterministic).
+//! - [`slot_index`] — dense slots `0..n` over the entries, kept by the writer, drawn from by
+//!   samples.
+//! - [`tombstones`] — a node's seq high-water mark after its record is gone (replay defence).
 //! - [`registry_reader`] — sampling, paging and lookups inside a redb read transaction.
+//! - [`peer_sampler`] — the sampling algorithm: uniform draws, one peer per subnet group.
+//! - [`exclude_set`] — a sample's capped exclude list.
+//! - [`snapshot_item`] — what a snapshot stream carries (entries with slots, tombstones).
 //! - [`registry_db`] — the shared, swappable handle to the registry database.
-//! - [`registry_tables`] — the table definitions both share.
+//! - [`registry_tables`] — the table definitions and the format version.
 
+pub mod exclude_set;
 pub mod peer_entry;
+pub mod peer_sampler;
 pub mod registry_command;
 pub mod registry_db;
 pub mod registry_reader;
 pub mod registry_tables;
 pub mod registry_writer;
+pub mod slot_index;
+pub mod snapshot_item;
+pub mod tombstones;
 
+#[cfg(test)]
+mod tests;
+
+pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;
 pub use registry_reader::RegistryReader;
 pub use registry_writer::RegistryWriter;
+pub use snapshot_item::SnapshotItem;
+pub use tombstones::Tombstone;
 
 /// Default number of peers in a GET_PEERS sample.
 pub const DEFAULT_SAMPLE_SIZE: usize = 100;
@@ -36,6 +53,13 @@ pub enum RegistryError {
     Storage(#[from] redb::Error),
     #[error("corrupt registry entry {key:?}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// The database was written with another table layout (an older peerchain).
+    #[error(
+        "registry database has format {found}, this peerchain reads format {expected}: it was \
+         written by another peerchain version; run that version, or move the data directory \
+         aside and start afresh"
+    )]
+    Format { found: u64, expected: u64 },
 }
 
 impl RegistryError {

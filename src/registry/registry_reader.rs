@@ -1,23 +1,25 @@
 //! [`RegistryReader`]: answers reads from one consistent redb snapshot of the registry.
 
-use std::collections::HashSet;
-
+use rand::Rng;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
-use super::registry_tables::{BY_EXPIRY, BY_SAMPLE, COUNTERS, PEERS, PEER_COUNT};
+use super::peer_sampler::PeerSampler;
+use super::registry_tables::{
+    BY_EXPIRY, BY_SLOT, COUNTERS, PEERS, PEER_COUNT, SLOT_OF, TOMBSTONES, TOMBSTONES_BY_EXPIRY,
+};
 use super::registry_writer::decode_entry;
-use super::{PeerEntry, RegistryError};
-use crate::record::PeerAddress;
-
-/// How many sample-order rows a sample may look at per requested peer before it gives up on
-/// diversity (keeps a sample's cost bounded however large the registry is).
-const SAMPLE_SCAN_FACTOR: usize = 8;
+use super::tombstones::Tombstone;
+use super::{ExcludeSet, PeerEntry, RegistryError, SnapshotItem};
+use crate::record::NodeId;
 
 /// The registry's tables opened for reading.
 pub struct RegistryReader {
     peers: ReadOnlyTable<&'static str, &'static [u8]>,
     by_expiry: ReadOnlyTable<(u64, &'static str), ()>,
-    by_sample: ReadOnlyTable<(u64, &'static str), ()>,
+    by_slot: ReadOnlyTable<u64, &'static str>,
+    slot_of: ReadOnlyTable<&'static str, u64>,
+    tombstones: ReadOnlyTable<&'static [u8], (u64, u64)>,
+    tombstones_by_expiry: ReadOnlyTable<(u64, &'static [u8]), ()>,
     counters: ReadOnlyTable<&'static str, u64>,
 }
 
@@ -30,7 +32,12 @@ impl RegistryReader {
         Ok(Self {
             peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
             by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
-            by_sample: txn.open_table(BY_SAMPLE).map_err(RegistryError::db)?,
+            by_slot: txn.open_table(BY_SLOT).map_err(RegistryError::db)?,
+            slot_of: txn.open_table(SLOT_OF).map_err(RegistryError::db)?,
+            tombstones: txn.open_table(TOMBSTONES).map_err(RegistryError::db)?,
+            tombstones_by_expiry: txn
+                .open_table(TOMBSTONES_BY_EXPIRY)
+                .map_err(RegistryError::db)?,
             counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
         })
     }
@@ -58,71 +65,82 @@ impl RegistryReader {
             .map_or(0, |v| v.value()))
     }
 
-    /// The earliest expiry in the registry, if any.
+    /// The earliest expiry of a record or a tombstone, if any: when the leader's next
+    /// `Expire` sweep has work.
     ///
     /// # Errors
     /// Storage errors.
     pub fn next_expiry(&self) -> Result<Option<u64>, RegistryError> {
-        Ok(self
+        let record = self
             .by_expiry
             .first()
             .map_err(RegistryError::db)?
-            .map(|(k, _)| k.value().0))
+            .map(|(k, _)| k.value().0);
+        let tombstone = self
+            .tombstones_by_expiry
+            .first()
+            .map_err(RegistryError::db)?
+            .map(|(k, _)| k.value().0);
+        Ok(match (record, tombstone) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
-    /// Up to `limit` live entries drawn from a random point `start` of the sampling order,
-    /// one per subnet group first, then topped up from repeated groups; `exclude` is skipped.
-    ///
-    /// Reads at most `limit × 8` rows, so a sample costs the same with a thousand or ten
-    /// million records.
+    /// The tombstone of `node`, live or not.
     ///
     /// # Errors
-    /// Storage or decode errors.
-    pub fn sample(
+    /// Storage errors.
+    pub fn tombstone(&self, node: &NodeId) -> Result<Option<Tombstone>, RegistryError> {
+        Ok(self
+            .tombstones
+            .get(node.0.as_slice())
+            .map_err(RegistryError::db)?
+            .map(|v| {
+                let (seq, expires_at_ms) = v.value();
+                Tombstone { seq, expires_at_ms }
+            }))
+    }
+
+    /// A uniform random sample of up to `limit` entries live at `now_ms`, one per subnet
+    /// group first, leaving out `exclude` (the algorithm is in [`super::peer_sampler`]).
+    ///
+    /// Looks at most `max(limit × 8, 64)` slots, each a point lookup, so a sample costs
+    /// O(limit · log n) however large the registry is.
+    ///
+    /// # Errors
+    /// Storage or decode errors, or [`RegistryError::Corrupt`] if the slot index has a hole.
+    pub fn sample<R: Rng + ?Sized>(
         &self,
         limit: usize,
-        exclude: &[String],
+        exclude: &ExcludeSet,
         now_ms: u64,
-        start: u64,
+        rng: &mut R,
     ) -> Result<Vec<PeerEntry>, RegistryError> {
-        let budget = limit.saturating_mul(SAMPLE_SCAN_FACTOR).max(64);
-        let mut groups = HashSet::new();
-        let mut picked = Vec::with_capacity(limit);
-        let mut spare = Vec::new();
-        let after = self
-            .by_sample
-            .range((start, "")..)
-            .map_err(RegistryError::db)?;
-        let before = self
-            .by_sample
-            .range(..(start, ""))
-            .map_err(RegistryError::db)?;
-        for row in after.chain(before).take(budget) {
-            let (key, _) = row.map_err(RegistryError::db)?;
-            let address = key.value().1;
-            if exclude.iter().any(|e| e == address) {
+        let population = self.by_slot.len().map_err(RegistryError::db)?;
+        let mut sampler = PeerSampler::new(population, limit);
+        while let Some(slot) = sampler.next_slot(rng) {
+            let address = self
+                .by_slot
+                .get(slot)
+                .map_err(RegistryError::db)?
+                .map(|a| a.value().to_string())
+                .ok_or_else(|| RegistryError::Corrupt {
+                    key: format!("slot {slot}"),
+                    reason: format!("no entry in a slot below {population}"),
+                })?;
+            if exclude.contains(&address) {
                 continue;
             }
-            let Some(entry) = self.get(address)? else {
-                continue;
-            };
-            if !entry.is_live(now_ms) {
-                continue;
-            }
-            let group = PeerAddress::parse(address)
-                .map_or_else(|_| address.to_string(), |a| a.subnet_group());
-            if groups.insert(group) {
-                picked.push(entry);
-                if picked.len() == limit {
-                    break;
-                }
-            } else if spare.len() < limit {
-                spare.push(entry);
+            let entry = self.get(&address)?.ok_or_else(|| RegistryError::Corrupt {
+                key: address.clone(),
+                reason: format!("slot {slot} names an address with no entry"),
+            })?;
+            if entry.is_live(now_ms) {
+                sampler.offer(entry);
             }
         }
-        let missing = limit - picked.len();
-        picked.extend(spare.into_iter().take(missing));
-        Ok(picked)
+        Ok(sampler.finish())
     }
 
     /// A page of every entry in address order, starting after `after`; the second value is
@@ -160,18 +178,52 @@ impl RegistryReader {
         Ok((out, next))
     }
 
-    /// Visits every stored entry's raw bytes in address order (used to write snapshots without
-    /// holding the registry in memory).
+    /// Visits every snapshot item, encoded: each entry with its slot, in address order, then
+    /// each tombstone, in node id order. Used to write snapshots without holding the registry
+    /// in memory.
     ///
     /// # Errors
-    /// Storage errors, or whatever `f` returns.
-    pub fn for_each_raw<E: From<RegistryError>>(
+    /// Storage errors, [`RegistryError::Corrupt`] if an entry has no slot, or whatever `f`
+    /// returns.
+    pub fn for_each_snapshot_item<E: From<RegistryError>>(
         &self,
-        mut f: impl FnMut(&str, &[u8]) -> Result<(), E>,
+        mut f: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        for row in self.peers.iter().map_err(RegistryError::db)? {
+        let peers = self.peers.iter().map_err(RegistryError::db)?;
+        let mut slots = self.slot_of.iter().map_err(RegistryError::db)?;
+        // Both tables are keyed by address, so they are walked side by side.
+        for row in peers {
             let (k, v) = row.map_err(RegistryError::db)?;
-            f(k.value(), v.value())?;
+            let address = k.value();
+            let slot = match slots.next() {
+                Some(s) => {
+                    let (sk, sv) = s.map_err(RegistryError::db)?;
+                    (sk.value() == address).then(|| sv.value())
+                }
+                None => None,
+            };
+            let slot = slot.ok_or_else(|| RegistryError::Corrupt {
+                key: address.to_string(),
+                reason: "entry has no slot".to_string(),
+            })?;
+            let item = SnapshotItem::Peer {
+                slot,
+                entry: v.value().to_vec(),
+            };
+            f(&item.encode()?)?;
+        }
+        for row in self.tombstones.iter().map_err(RegistryError::db)? {
+            let (k, v) = row.map_err(RegistryError::db)?;
+            let node_id = NodeId(k.value().try_into().map_err(|_| RegistryError::Corrupt {
+                key: hex::encode(k.value()),
+                reason: "tombstone key is not a 32-byte node id".to_string(),
+            })?);
+            let (seq, expires_at_ms) = v.value();
+            let item = SnapshotItem::Tombstone {
+                node_id,
+                tombstone: Tombstone { seq, expires_at_ms },
+            };
+            f(&item.encode()?)?;
         }
         Ok(())
     }

@@ -5,10 +5,12 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::registry_tables::{
-    sample_key, BY_EXPIRY, BY_NODE, BY_SAMPLE, COUNTERS, PEERS, PEER_COUNT,
+use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT};
+use super::slot_index::SlotIndex;
+use super::tombstones::{Tombstone, Tombstones};
+use super::{
+    CommandOutcome, LegacyRecord, PeerEntry, RegistryCommand, RegistryError, SnapshotItem,
 };
-use super::{CommandOutcome, LegacyRecord, PeerEntry, RegistryCommand, RegistryError};
 use crate::record::{Deregistration, PeerRecord};
 use crate::wire::{ErrorCode, ErrorReply};
 
@@ -16,9 +18,10 @@ use crate::wire::{ErrorCode, ErrorReply};
 pub struct RegistryWriter<'t> {
     peers: Table<'t, &'static str, &'static [u8]>,
     by_expiry: Table<'t, (u64, &'static str), ()>,
-    by_sample: Table<'t, (u64, &'static str), ()>,
     by_node: Table<'t, &'static [u8], &'static str>,
     counters: Table<'t, &'static str, u64>,
+    slots: SlotIndex<'t>,
+    tombstones: Tombstones<'t>,
 }
 
 impl<'t> RegistryWriter<'t> {
@@ -30,9 +33,10 @@ impl<'t> RegistryWriter<'t> {
         Ok(Self {
             peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
             by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
-            by_sample: txn.open_table(BY_SAMPLE).map_err(RegistryError::db)?,
             by_node: txn.open_table(BY_NODE).map_err(RegistryError::db)?,
             counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
+            slots: SlotIndex::open(txn)?,
+            tombstones: Tombstones::open(txn)?,
         })
     }
 
@@ -61,53 +65,121 @@ impl<'t> RegistryWriter<'t> {
     }
 
     fn register(&mut self, now_ms: u64, rec: &PeerRecord) -> Result<CommandOutcome, RegistryError> {
+        if let Some(refusal) = self.register_refusal(now_ms, rec)? {
+            return Ok(refusal);
+        }
         let replaced = match self.get(&rec.address)? {
             None => false,
-            Some(PeerEntry::Legacy(_)) => true,
             Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id => {
-                if rec.seq <= old.seq {
-                    return Ok(refused(
-                        ErrorCode::StaleSeq,
-                        format!("seq {} is not newer than stored seq {}", rec.seq, old.seq),
-                    ));
-                }
+                self.supersede(&old, rec)?;
                 true
             }
-            Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {
-                return Ok(refused(
+            Some(_) => true,
+        };
+        // A node holds one record: registering at a new address drops its older one.
+        if let Some(old_addr) = self.node_address(rec)?.filter(|a| *a != rec.address) {
+            if let Some(PeerEntry::Signed(old)) = self.get(&old_addr)? {
+                if old.node_id == rec.node_id {
+                    self.supersede(&old, rec)?;
+                    self.remove_entry(&old_addr)?;
+                }
+            }
+        }
+        self.put(&PeerEntry::Signed(rec.clone()))?;
+        Ok(CommandOutcome::Registered { replaced })
+    }
+
+    /// Why `rec` may not be stored at `now_ms`, if it may not: every check happens before
+    /// anything is changed.
+    fn register_refusal(
+        &self,
+        now_ms: u64,
+        rec: &PeerRecord,
+    ) -> Result<Option<CommandOutcome>, RegistryError> {
+        if rec.expires_at_ms <= now_ms {
+            return Ok(Some(refused(
+                ErrorCode::InvalidRecord,
+                format!(
+                    "record expired at {} ms (batch time {now_ms} ms)",
+                    rec.expires_at_ms
+                ),
+            )));
+        }
+        if let Some(refusal) = self.tombstone_refusal(now_ms, rec)? {
+            return Ok(Some(refusal));
+        }
+        match self.get(&rec.address)? {
+            Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id && rec.seq <= old.seq => {
+                return Ok(Some(stale(rec, &old)));
+            }
+            Some(PeerEntry::Signed(old))
+                if old.node_id != rec.node_id && old.expires_at_ms > now_ms =>
+            {
+                return Ok(Some(refused(
                     ErrorCode::NotOwner,
                     format!(
                         "{} is held by node {} until it expires",
                         rec.address, old.node_id
                     ),
-                ));
+                )));
             }
-            Some(PeerEntry::Signed(_)) => true,
-        };
-        // A node holds one record: registering at a new address drops its older one.
-        let moved_from = self
+            _ => {}
+        }
+        if let Some(old_addr) = self.node_address(rec)?.filter(|a| *a != rec.address) {
+            if let Some(PeerEntry::Signed(old)) = self.get(&old_addr)? {
+                if old.node_id == rec.node_id && old.seq >= rec.seq {
+                    return Ok(Some(stale(rec, &old)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// `stale_seq` if `rec`'s node has a live tombstone at or above `rec.seq`.
+    fn tombstone_refusal(
+        &self,
+        now_ms: u64,
+        rec: &PeerRecord,
+    ) -> Result<Option<CommandOutcome>, RegistryError> {
+        Ok(self
+            .tombstones
+            .get(&rec.node_id)?
+            .filter(|t| t.is_live(now_ms) && rec.seq <= t.seq)
+            .map(|t| {
+                refused(
+                    ErrorCode::StaleSeq,
+                    format!(
+                        "seq {} is not newer than seq {} of node {}'s dropped record \
+                         (deregistered or superseded; remembered until {} ms)",
+                        rec.seq, t.seq, rec.node_id, t.expires_at_ms
+                    ),
+                )
+            }))
+    }
+
+    /// The address of the signed record `rec`'s node holds now, if any.
+    fn node_address(&self, rec: &PeerRecord) -> Result<Option<String>, RegistryError> {
+        Ok(self
             .by_node
             .get(rec.node_id.0.as_slice())
             .map_err(RegistryError::db)?
-            .map(|a| a.value().to_string());
-        if let Some(old_addr) = moved_from.filter(|a| *a != rec.address) {
-            match self.get(&old_addr)? {
-                Some(PeerEntry::Signed(old))
-                    if old.node_id == rec.node_id && old.seq >= rec.seq =>
-                {
-                    return Ok(refused(
-                        ErrorCode::StaleSeq,
-                        format!("seq {} is not newer than stored seq {}", rec.seq, old.seq),
-                    ));
-                }
-                Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id => {
-                    self.remove_entry(&old_addr)?
-                }
-                _ => {}
-            }
+            .map(|a| a.value().to_string()))
+    }
+
+    /// `old` is being replaced by its node's newer record `new`. If `old` would outlive `new`,
+    /// a tombstone keeps refusing `old`'s seq until `old` expires, so that `old` cannot be
+    /// replayed once `new` is gone.
+    fn supersede(&mut self, old: &PeerRecord, new: &PeerRecord) -> Result<(), RegistryError> {
+        if old.expires_at_ms > new.expires_at_ms {
+            self.tombstones.raise(
+                &old.node_id,
+                Tombstone {
+                    seq: old.seq,
+                    expires_at_ms: old.expires_at_ms,
+                },
+            )?;
         }
-        self.put(&PeerEntry::Signed(rec.clone()))?;
-        Ok(CommandOutcome::Registered { replaced })
+        Ok(())
     }
 
     fn register_legacy(
@@ -158,6 +230,14 @@ impl<'t> RegistryWriter<'t> {
                         ),
                     ));
                 }
+                // The record is gone, but its seq must stay refused while it could live.
+                self.tombstones.raise(
+                    &d.node_id,
+                    Tombstone {
+                        seq: d.seq,
+                        expires_at_ms: old.expires_at_ms,
+                    },
+                )?;
                 self.remove_entry(&d.address)?;
                 Ok(CommandOutcome::Removed)
             }
@@ -190,22 +270,64 @@ impl<'t> RegistryWriter<'t> {
         }
     }
 
+    /// Removes up to `limit` due records, earliest first, then due tombstones with what is
+    /// left of `limit`. `removed` counts both.
     fn expire(&mut self, now_ms: u64, limit: u32) -> Result<CommandOutcome, RegistryError> {
-        let due: Vec<(u64, String)> = self
+        let limit = limit as usize;
+        let due: Vec<String> = self
             .by_expiry
             .range((0u64, "")..=(now_ms, "\u{10FFFF}"))
             .map_err(RegistryError::db)?
-            .take(limit as usize + 1)
-            .map(|item| item.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+            .take(limit.saturating_add(1))
+            .map(|item| item.map(|(k, _)| k.value().1.to_string()))
             .collect::<Result<_, _>>()
             .map_err(RegistryError::db)?;
-        let more = due.len() > limit as usize;
-        let mut removed = 0;
-        for (_, address) in due.into_iter().take(limit as usize) {
+        let mut more = due.len() > limit;
+        let mut removed = 0u32;
+        for address in due.into_iter().take(limit) {
             self.remove_entry(&address)?;
             removed += 1;
         }
-        Ok(CommandOutcome::Expired { removed, more })
+        let left = limit.saturating_sub(removed as usize);
+        let (tombstones, tombstones_more) = self.tombstones.expire(now_ms, left)?;
+        more |= tombstones_more;
+        Ok(CommandOutcome::Expired {
+            removed: removed + tombstones,
+            more,
+        })
+    }
+
+    /// Rebuilds one item of a snapshot into an empty registry: an entry goes into the slot
+    /// the snapshot gives it. Call [`Self::finish_restore`] after the last item.
+    ///
+    /// # Errors
+    /// Storage errors, or [`RegistryError::Corrupt`] for an undecodable entry or a slot or
+    /// address that is already taken.
+    pub fn restore(&mut self, item: &SnapshotItem) -> Result<(), RegistryError> {
+        match item {
+            SnapshotItem::Peer { slot, entry } => {
+                let entry = decode_entry("<snapshot>", entry)?;
+                if self.index(&entry)? {
+                    return Err(RegistryError::Corrupt {
+                        key: entry.address().to_string(),
+                        reason: "address appears twice in the snapshot".to_string(),
+                    });
+                }
+                self.slots.restore(*slot, entry.address())?;
+                self.bump_count(1)
+            }
+            SnapshotItem::Tombstone { node_id, tombstone } => {
+                self.tombstones.raise(node_id, *tombstone)
+            }
+        }
+    }
+
+    /// Checks, after the last [`Self::restore`], that the slots are exactly `0..n`.
+    ///
+    /// # Errors
+    /// [`RegistryError::Corrupt`] if the snapshot left holes in the slot index.
+    pub fn finish_restore(&self) -> Result<(), RegistryError> {
+        self.slots.check_dense()
     }
 
     /// The entry stored at `address`.
@@ -219,11 +341,19 @@ impl<'t> RegistryWriter<'t> {
         }
     }
 
-    /// Stores `entry`, replacing whatever was at its address, and keeps every index in step.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn put(&mut self, entry: &PeerEntry) -> Result<(), RegistryError> {
+    /// Stores `entry`, replacing whatever was at its address (which keeps its slot); a new
+    /// address takes the next slot.
+    fn put(&mut self, entry: &PeerEntry) -> Result<(), RegistryError> {
+        if !self.index(entry)? {
+            self.slots.append(entry.address())?;
+            self.bump_count(1)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `entry` and its expiry and node rows, replacing whatever was at its address.
+    /// Returns whether there was an entry (the slot and the count are the caller's).
+    fn index(&mut self, entry: &PeerEntry) -> Result<bool, RegistryError> {
         let address = entry.address();
         let existed = self.unindex(address)?;
         let bytes = rmp_serde::to_vec_named(entry).map_err(|e| RegistryError::Corrupt {
@@ -236,38 +366,31 @@ impl<'t> RegistryWriter<'t> {
         self.by_expiry
             .insert((entry.expires_at_ms(), address), ())
             .map_err(RegistryError::db)?;
-        self.by_sample
-            .insert((sample_key(address), address), ())
-            .map_err(RegistryError::db)?;
         if let PeerEntry::Signed(rec) = entry {
             self.by_node
                 .insert(rec.node_id.0.as_slice(), address)
                 .map_err(RegistryError::db)?;
         }
-        if !existed {
-            self.bump_count(1)?;
-        }
-        Ok(())
+        Ok(existed)
     }
 
     fn remove_entry(&mut self, address: &str) -> Result<(), RegistryError> {
         if self.unindex(address)? {
             self.peers.remove(address).map_err(RegistryError::db)?;
+            self.slots.remove(address)?;
             self.bump_count(-1)?;
         }
         Ok(())
     }
 
-    /// Removes the index rows of the entry at `address`; returns whether there was one.
+    /// Removes the expiry and node rows of the entry at `address`; returns whether there was
+    /// one.
     fn unindex(&mut self, address: &str) -> Result<bool, RegistryError> {
         let Some(old) = self.get(address)? else {
             return Ok(false);
         };
         self.by_expiry
             .remove((old.expires_at_ms(), address))
-            .map_err(RegistryError::db)?;
-        self.by_sample
-            .remove((sample_key(address), address))
             .map_err(RegistryError::db)?;
         if let PeerEntry::Signed(rec) = &old {
             let owns = self
@@ -298,6 +421,13 @@ impl<'t> RegistryWriter<'t> {
     }
 }
 
+fn stale(rec: &PeerRecord, old: &PeerRecord) -> CommandOutcome {
+    refused(
+        ErrorCode::StaleSeq,
+        format!("seq {} is not newer than stored seq {}", rec.seq, old.seq),
+    )
+}
+
 /// Decodes a stored entry.
 ///
 /// # Errors
@@ -311,222 +441,4 @@ pub fn decode_entry(address: &str, bytes: &[u8]) -> Result<PeerEntry, RegistryEr
 
 fn refused(code: ErrorCode, message: impl Into<String>) -> CommandOutcome {
     CommandOutcome::Refused(ErrorReply::new(code, message))
-}
-
-#[cfg(test)]
-mod tests {
-    use redb::{Database, ReadableDatabase};
-
-    use super::*;
-    use crate::record::NodeIdentity;
-    use crate::registry::registry_db::create_with_tables;
-    use crate::registry::RegistryReader;
-
-    const NET: &str = "net";
-
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        db: Database,
-    }
-
-    impl Fixture {
-        fn new() -> Self {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let db = create_with_tables(&dir.path().join("s.redb")).expect("db");
-            Self { _dir: dir, db }
-        }
-
-        fn apply(&self, now: u64, cmd: RegistryCommand) -> CommandOutcome {
-            let txn = self.db.begin_write().expect("txn");
-            let out = RegistryWriter::open(&txn)
-                .expect("open")
-                .apply(now, &cmd)
-                .expect("apply");
-            txn.commit().expect("commit");
-            out
-        }
-
-        fn read<T>(&self, f: impl FnOnce(&RegistryReader) -> T) -> T {
-            let txn = self.db.begin_read().expect("read");
-            f(&RegistryReader::open(&txn).expect("reader"))
-        }
-    }
-
-    fn code(o: &CommandOutcome) -> Option<ErrorCode> {
-        match o {
-            CommandOutcome::Refused(e) => Some(e.code),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn newer_seq_replaces_older_and_stale_is_refused() {
-        let f = Fixture::new();
-        let id = NodeIdentity::generate();
-        let reg = |seq| RegistryCommand::Register(id.sign_record(NET, "h:1", seq, 1_000));
-        assert_eq!(
-            f.apply(0, reg(5)),
-            CommandOutcome::Registered { replaced: false }
-        );
-        assert_eq!(code(&f.apply(0, reg(5))), Some(ErrorCode::StaleSeq));
-        assert_eq!(code(&f.apply(0, reg(4))), Some(ErrorCode::StaleSeq));
-        assert_eq!(
-            f.apply(0, reg(6)),
-            CommandOutcome::Registered { replaced: true }
-        );
-        assert_eq!(f.read(|r| r.count().expect("count")), 1);
-    }
-
-    #[test]
-    fn a_node_holds_one_record_and_moving_drops_the_old_one() {
-        let f = Fixture::new();
-        let id = NodeIdentity::generate();
-        f.apply(
-            0,
-            RegistryCommand::Register(id.sign_record(NET, "a:1", 1, 1_000)),
-        );
-        f.apply(
-            0,
-            RegistryCommand::Register(id.sign_record(NET, "b:1", 2, 1_000)),
-        );
-        assert!(f.read(|r| r.get("a:1").expect("get")).is_none());
-        assert!(f.read(|r| r.get("b:1").expect("get")).is_some());
-        assert_eq!(f.read(|r| r.count().expect("count")), 1);
-    }
-
-    #[test]
-    fn live_signed_records_belong_to_their_owner_until_expiry() {
-        let f = Fixture::new();
-        let (a, b) = (NodeIdentity::generate(), NodeIdentity::generate());
-        f.apply(
-            0,
-            RegistryCommand::Register(a.sign_record(NET, "h:1", 1, 1_000)),
-        );
-        let steal = RegistryCommand::Register(b.sign_record(NET, "h:1", 9, 5_000));
-        assert_eq!(
-            code(&f.apply(500, steal.clone())),
-            Some(ErrorCode::NotOwner)
-        );
-        assert_eq!(
-            f.apply(1_000, steal),
-            CommandOutcome::Registered { replaced: true }
-        );
-        let dereg = RegistryCommand::Deregister(a.sign_deregistration(NET, "h:1", 10));
-        assert_eq!(code(&f.apply(1_000, dereg)), Some(ErrorCode::NotOwner));
-    }
-
-    #[test]
-    fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
-        let f = Fixture::new();
-        let id = NodeIdentity::generate();
-        f.apply(
-            0,
-            RegistryCommand::Register(id.sign_record(NET, "s:1", 1, 1_000)),
-        );
-        let legacy = |addr: &str, ip: &str| RegistryCommand::RegisterLegacy {
-            address: addr.into(),
-            source_ip: ip.into(),
-            expires_at_ms: 2_000,
-        };
-        let remove = |addr: &str, ip: &str| RegistryCommand::RemoveLegacy {
-            address: addr.into(),
-            source_ip: ip.into(),
-        };
-        assert_eq!(
-            f.apply(0, legacy("s:1", "1.1.1.1")),
-            CommandOutcome::AlreadyRegistered
-        );
-        assert!(matches!(
-            f.read(|r| r.get("s:1").expect("get")),
-            Some(PeerEntry::Signed(_))
-        ));
-        assert_eq!(
-            code(&f.apply(0, remove("s:1", "1.1.1.1"))),
-            Some(ErrorCode::NotOwner)
-        );
-        assert_eq!(
-            f.apply(0, legacy("l:1", "1.1.1.1")),
-            CommandOutcome::Registered { replaced: false }
-        );
-        assert_eq!(
-            f.apply(0, legacy("l:1", "2.2.2.2")),
-            CommandOutcome::AlreadyRegistered
-        );
-        assert_eq!(
-            code(&f.apply(0, remove("l:1", "2.2.2.2"))),
-            Some(ErrorCode::NotOwner)
-        );
-        assert_eq!(
-            f.apply(0, remove("l:1", "1.1.1.1")),
-            CommandOutcome::Removed
-        );
-        assert_eq!(
-            code(&f.apply(0, remove("l:1", "1.1.1.1"))),
-            Some(ErrorCode::NotFound)
-        );
-        // A signed record takes over a legacy address.
-        f.apply(0, legacy("l:2", "1.1.1.1"));
-        let take = RegistryCommand::Register(id.sign_record(NET, "l:2", 2, 1_000));
-        assert_eq!(
-            f.apply(0, take),
-            CommandOutcome::Registered { replaced: true }
-        );
-    }
-
-    #[test]
-    fn expire_removes_due_records_in_bounded_batches() {
-        let f = Fixture::new();
-        for k in 0..5u64 {
-            let id = NodeIdentity::generate();
-            f.apply(
-                0,
-                RegistryCommand::Register(id.sign_record(NET, &format!("h:{}", k + 1), 1, 100 + k)),
-            );
-        }
-        assert_eq!(f.read(|r| r.next_expiry().expect("next")), Some(100));
-        let out = f.apply(102, RegistryCommand::Expire { limit: 2 });
-        assert_eq!(
-            out,
-            CommandOutcome::Expired {
-                removed: 2,
-                more: true
-            }
-        );
-        let out = f.apply(102, RegistryCommand::Expire { limit: 2 });
-        assert_eq!(
-            out,
-            CommandOutcome::Expired {
-                removed: 1,
-                more: false
-            }
-        );
-        assert_eq!(f.read(|r| r.count().expect("count")), 2);
-        assert_eq!(f.read(|r| r.table_len().expect("len")), 2);
-    }
-
-    #[test]
-    fn samples_prefer_distinct_subnets_and_skip_expired_and_excluded() {
-        let f = Fixture::new();
-        for net in 0..4 {
-            for host in 0..10 {
-                let id = NodeIdentity::generate();
-                let addr = format!("10.{net}.0.{host}:1");
-                f.apply(
-                    0,
-                    RegistryCommand::Register(id.sign_record(NET, &addr, 1, 1_000)),
-                );
-            }
-        }
-        let sample = f.read(|r| r.sample(4, &[], 0, 12345).expect("sample"));
-        let groups: std::collections::BTreeSet<_> = sample
-            .iter()
-            .map(|e| e.address().split('.').nth(1).map(str::to_string))
-            .collect();
-        assert_eq!(groups.len(), 4, "one per /16: {sample:?}");
-        let all = f.read(|r| r.sample(100, &["10.0.0.0:1".into()], 0, 7).expect("sample"));
-        assert_eq!(all.len(), 39);
-        assert!(f
-            .read(|r| r.sample(10, &[], 1_000, 7).expect("sample"))
-            .is_empty());
-    }
 }

@@ -1,0 +1,289 @@
+//! The slot index under random writes, and what samples drawn from it look like.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Fixture, NET};
+use crate::record::NodeIdentity;
+use crate::registry::peer_sampler::subnet_group;
+use crate::registry::{CommandOutcome, ExcludeSet, PeerEntry, RegistryCommand};
+
+fn none() -> ExcludeSet {
+    ExcludeSet::default()
+}
+
+fn addresses(sample: &[PeerEntry]) -> Vec<String> {
+    sample.iter().map(|e| e.address().to_string()).collect()
+}
+
+/// Random writes against a pool of identities and addresses, mostly for the address each
+/// identity holds (so deregistrations and renewals succeed, not only get refused).
+struct RandomWrites {
+    rng: StdRng,
+    ids: Vec<NodeIdentity>,
+    seqs: Vec<u64>,
+    held: Vec<Option<String>>,
+}
+
+impl RandomWrites {
+    fn new(seed: u64, n: usize) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            ids: (0..n).map(|_| NodeIdentity::generate()).collect(),
+            seqs: vec![0; n],
+            held: vec![None; n],
+        }
+    }
+
+    fn step(&mut self, f: &Fixture, now: u64) -> CommandOutcome {
+        let rng = &mut self.rng;
+        let who = rng.gen_range(0..self.ids.len());
+        let fresh = format!("10.{}.0.1:{}", rng.gen_range(0..4), rng.gen_range(1..30));
+        let addr = match &self.held[who] {
+            Some(a) if rng.gen_bool(0.7) => a.clone(),
+            _ => fresh,
+        };
+        let expires = now + rng.gen_range(1..3_000);
+        let id = &self.ids[who];
+        let cmd = match rng.gen_range(0..10) {
+            0..=4 => {
+                // Now and then a replay of the seq already used.
+                if rng.gen_bool(0.8) {
+                    self.seqs[who] += 1;
+                }
+                RegistryCommand::Register(id.sign_record(NET, &addr, self.seqs[who], expires))
+            }
+            5 | 6 => {
+                self.seqs[who] += 1;
+                RegistryCommand::Deregister(id.sign_deregistration(NET, &addr, self.seqs[who]))
+            }
+            7 => RegistryCommand::RegisterLegacy {
+                address: addr.clone(),
+                source_ip: "1.1.1.1".into(),
+                expires_at_ms: expires,
+            },
+            8 => RegistryCommand::RemoveLegacy {
+                address: addr.clone(),
+                source_ip: "1.1.1.1".into(),
+            },
+            _ => RegistryCommand::Expire {
+                limit: rng.gen_range(1..5),
+            },
+        };
+        let out = f.apply(now, cmd.clone());
+        match (&cmd, &out) {
+            (RegistryCommand::Register(_), CommandOutcome::Registered { .. }) => {
+                self.held[who] = Some(addr)
+            }
+            (RegistryCommand::Deregister(_), CommandOutcome::Removed) => self.held[who] = None,
+            _ => {}
+        }
+        out
+    }
+}
+
+#[test]
+fn slot_index_stays_dense_under_random_writes_and_survives_a_snapshot() {
+    let f = Fixture::new();
+    let mut writes = RandomWrites::new(0x5107, 40);
+    let mut outcomes: HashMap<String, u32> = HashMap::new();
+    for step in 0..1_500u64 {
+        let out = writes.step(&f, step * 10);
+        let kind = match out {
+            CommandOutcome::Refused(e) => format!("refused {:?}", e.code),
+            CommandOutcome::Expired { removed, .. } => format!("expired {}", removed.min(1)),
+            other => format!("{other:?}"),
+        };
+        *outcomes.entry(kind).or_default() += 1;
+        f.assert_slots_consistent();
+    }
+    // The run went through every write path, not only inserts.
+    for kind in [
+        "Registered { replaced: false }",
+        "Registered { replaced: true }",
+        "AlreadyRegistered",
+        "Removed",
+        "expired 1",
+        "refused StaleSeq",
+    ] {
+        assert!(
+            outcomes.get(kind).is_some_and(|n| *n >= 5),
+            "{kind}: {outcomes:?}"
+        );
+    }
+    assert!(f.read(|r| r.count().expect("count")) > 10);
+    let copy = f.rebuilt_from_snapshot();
+    copy.assert_slots_consistent();
+    assert_eq!(copy.slots(), f.slots(), "a snapshot carries the slots");
+    assert_eq!(copy.tombstones(), f.tombstones(), "and the tombstones");
+    assert!(
+        !f.tombstones().is_empty(),
+        "the run left tombstones to carry"
+    );
+}
+
+/// 1000 records, each in its own /16 so diversity does not bias the draw.
+fn thousand_records() -> Fixture {
+    let f = Fixture::new();
+    let cmds: Vec<_> = (0..1_000u32)
+        .map(|i| {
+            let addr = format!("{}.{}.0.1:7000", 1 + i / 200, i % 200);
+            let id = NodeIdentity::generate();
+            RegistryCommand::Register(id.sign_record(NET, &addr, 1, 1_000))
+        })
+        .collect();
+    let stored = f.apply_all(0, &cmds);
+    assert!(stored
+        .iter()
+        .all(|o| *o == CommandOutcome::Registered { replaced: false }));
+    f
+}
+
+#[test]
+fn samples_are_uniform_and_neighbours_are_not_drawn_together() {
+    let f = thousand_records();
+    let by_address: Vec<String> = f.read(|r| {
+        let (page, _) = r.page(None, 1_000).expect("page");
+        addresses(&page)
+    });
+    let by_slot: Vec<String> = f.slots().into_iter().map(|(_, a)| a).collect();
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut hits: HashMap<String, u32> = HashMap::new();
+    let mut samples = Vec::new();
+    const SAMPLES: u32 = 3_000;
+    for _ in 0..SAMPLES {
+        let s = f.read(|r| r.sample(10, &none(), 0, &mut rng).expect("sample"));
+        assert_eq!(s.len(), 10);
+        let s: BTreeSet<String> = addresses(&s).into_iter().collect();
+        assert_eq!(s.len(), 10, "no record twice in one sample");
+        for a in &s {
+            *hits.entry(a.clone()).or_default() += 1;
+        }
+        samples.push(s);
+    }
+    // Each record is expected 30 times (binomial, sd ≈ 5.4).
+    assert_eq!(hits.len(), 1_000, "every record is reachable");
+    let (lo, hi) = (
+        hits.values().min().copied().unwrap_or(0),
+        hits.values().max().copied().unwrap_or(0),
+    );
+    assert!(
+        (10..=55).contains(&lo) && (10..=55).contains(&hi),
+        "{lo}..{hi}"
+    );
+    // A pair of neighbours shows up together about 10·9/(1000·999) × 3000 ≈ 0.27 times
+    // (≈ 270 over all 999 pairs); a window over a fixed order would put each pair together
+    // in about 30 samples.
+    for (name, order) in [("address", &by_address), ("slot", &by_slot)] {
+        let position: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), i))
+            .collect();
+        let mut together = vec![0u32; order.len()];
+        for s in &samples {
+            let at: BTreeSet<usize> = s.iter().map(|a| position[a.as_str()]).collect();
+            for p in &at {
+                if at.contains(&(p + 1)) {
+                    together[*p] += 1;
+                }
+            }
+        }
+        let total: u32 = together.iter().sum();
+        let worst = together.iter().max().copied().unwrap_or(0);
+        assert!(
+            total < 540,
+            "{name} order: {total} neighbour pairs co-sampled"
+        );
+        assert!(
+            worst <= 5,
+            "{name} order: one pair co-sampled {worst} times"
+        );
+    }
+}
+
+#[test]
+fn samples_prefer_distinct_subnets_and_skip_expired_and_excluded() {
+    let f = Fixture::new();
+    for net in 0..4 {
+        for host in 0..10 {
+            let id = NodeIdentity::generate();
+            let addr = format!("10.{net}.0.{host}:1");
+            f.apply(
+                0,
+                RegistryCommand::Register(id.sign_record(NET, &addr, 1, 1_000)),
+            );
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..20 {
+        let sample = f.read(|r| r.sample(4, &none(), 0, &mut rng).expect("sample"));
+        let groups: BTreeSet<_> = addresses(&sample).iter().map(|a| subnet_group(a)).collect();
+        assert_eq!(groups.len(), 4, "one per /16: {sample:?}");
+    }
+    let exclude = ExcludeSet::new(&["10.0.0.0:1".into()]).expect("exclude");
+    let all = f.read(|r| r.sample(100, &exclude, 0, &mut rng).expect("sample"));
+    assert_eq!(all.len(), 39);
+    assert!(!addresses(&all).contains(&"10.0.0.0:1".to_string()));
+    assert!(f
+        .read(|r| r.sample(10, &none(), 1_000, &mut rng).expect("sample"))
+        .is_empty());
+}
+
+#[test]
+fn diversity_is_relaxed_only_to_fill_the_sample() {
+    let f = Fixture::new();
+    let lonely = ["10.1.0.1:1", "10.2.0.1:1", "example.org:1"];
+    let crowd = (0..40).map(|h| format!("10.9.0.{h}:1"));
+    for addr in lonely.iter().map(|a| a.to_string()).chain(crowd) {
+        let id = NodeIdentity::generate();
+        f.apply(
+            0,
+            RegistryCommand::Register(id.sign_record(NET, &addr, 1, 1_000)),
+        );
+    }
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..20 {
+        let got = addresses(&f.read(|r| r.sample(10, &none(), 0, &mut rng).expect("sample")));
+        assert_eq!(got.len(), 10, "topped up from the crowded /16");
+        for a in lonely {
+            assert!(got.contains(&a.to_string()), "{a} missing from {got:?}");
+        }
+    }
+}
+
+/// A measurement, not a check: run it in release mode with
+/// `cargo test --release --lib sample_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run in release mode with --ignored --nocapture"]
+fn sample_cost_on_a_large_registry() {
+    const RECORDS: u32 = 100_000;
+    let f = Fixture::new();
+    let started = std::time::Instant::now();
+    for chunk in 0..RECORDS / 10_000 {
+        let cmds: Vec<_> = (chunk * 10_000..(chunk + 1) * 10_000)
+            .map(|i| RegistryCommand::RegisterLegacy {
+                address: format!("{}.{}.{}.1:7000", 1 + i % 250, (i / 250) % 250, i / 62_500),
+                source_ip: "1.1.1.1".into(),
+                expires_at_ms: 1_000,
+            })
+            .collect();
+        f.apply_all(0, &cmds);
+    }
+    eprintln!("filled {RECORDS} records in {:?}", started.elapsed());
+    let mut rng = StdRng::seed_from_u64(1);
+    for limit in [1_000usize, 100] {
+        let rounds = 200u32;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            let s = f.read(|r| r.sample(limit, &none(), 0, &mut rng).expect("sample"));
+            assert_eq!(s.len(), limit);
+        }
+        eprintln!(
+            "sample of {limit} from {RECORDS}: {:?} each (mean of {rounds})",
+            started.elapsed() / rounds
+        );
+    }
+}
