@@ -93,8 +93,8 @@ impl Member {
     }
 
     /// Refuses writes while this member cannot store them: its Raft stopped on a storage
-    /// failure, or its data directory's disk is nearly full (checked first so that a full disk
-    /// never stops Raft itself). Reads go on either way.
+    /// failure, or its data directory's disk is below `min_free_disk` (the first line of
+    /// defence, so that a filling disk need not stop Raft at all). Reads go on either way.
     ///
     /// # Errors
     /// [`ErrorCode::Storage`].
