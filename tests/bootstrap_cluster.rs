@@ -303,7 +303,10 @@ async fn a_lagging_follower_catches_up_with_append_entries_split_to_the_frame_li
     })
     .await?;
     let caught_up = started.elapsed();
-    ensure!(caught_up < Duration::from_secs(30), "caught up within the wait");
+    ensure!(
+        caught_up < Duration::from_secs(30),
+        "caught up within the wait"
+    );
     let log = cluster.log(leader);
     let splits = log
         .matches("append-entries larger than a frame; asking openraft to split it")

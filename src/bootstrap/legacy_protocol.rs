@@ -98,7 +98,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
             if let Err(e) = PeerAddress::parse(&req.payload) {
                 return (format!("Invalid peer address: {e}"), true);
             }
-            if let Err(e) = member.check_disk() {
+            if let Err(e) = member.check_storage() {
                 return (format!("Error: {}", e.message), true);
             }
             if req.kind == "REGISTER" {

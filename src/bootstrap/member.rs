@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use openraft::ServerState;
+use openraft::error::Fatal;
+use openraft::{BasicNode, RaftMetrics, ServerState};
+use tokio_util::sync::CancellationToken;
 
 use super::{BootstrapConfig, LeaderLink, Proposer};
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
@@ -48,6 +50,11 @@ impl Member {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// Why this member's Raft has stopped on its own (a storage failure), if it has.
+    pub fn raft_failure(&self) -> Option<String> {
+        raft_failure(&self.raft.metrics().borrow())
+    }
+
     /// Members, leader and registry size as this member sees them.
     ///
     /// # Errors
@@ -56,6 +63,8 @@ impl Member {
         let (leader_id, term, members, last_applied_index) = {
             let m = self.raft.metrics();
             let m = m.borrow();
+            // A stopped Raft keeps its last metrics: it no longer knows who leads.
+            let leader = m.current_leader.filter(|_| raft_failure(&m).is_none());
             let membership = m.membership_config.membership();
             let voters: Vec<MemberId> = membership.voter_ids().collect();
             let members = membership
@@ -67,7 +76,7 @@ impl Member {
                 })
                 .collect::<Vec<_>>();
             (
-                m.current_leader,
+                leader,
                 m.current_term,
                 members,
                 m.last_applied.map(|l| l.index),
@@ -93,12 +102,16 @@ impl Member {
         })
     }
 
-    /// Refuses writes while the data directory's disk is nearly full, so that a full disk
-    /// never stops Raft itself; reads go on.
+    /// Refuses writes while this member cannot store them: its Raft stopped on a storage
+    /// failure, or its data directory's disk is below `min_free_disk` (the first line of
+    /// defence, so that a filling disk need not stop Raft at all). Reads go on either way.
     ///
     /// # Errors
     /// [`ErrorCode::Storage`].
-    pub fn check_disk(&self) -> Result<(), ErrorReply> {
+    pub fn check_storage(&self) -> Result<(), ErrorReply> {
+        if let Some(cause) = self.raft_failure() {
+            return Err(storage_failed(&cause));
+        }
         match fs4::available_space(&self.config.data_dir) {
             Ok(free) if free < self.config.min_free_disk => Err(ErrorReply::new(
                 ErrorCode::Storage,
@@ -115,4 +128,43 @@ impl Member {
 /// A registry read error as a reply.
 pub fn storage_reply(e: RegistryError) -> ErrorReply {
     ErrorReply::new(ErrorCode::Storage, e.to_string())
+}
+
+/// The reply to a write on a member whose Raft stopped because its storage failed.
+pub fn storage_failed(cause: &dyn std::fmt::Display) -> ErrorReply {
+    ErrorReply::new(
+        ErrorCode::Storage,
+        format!(
+            "storage failed on this member (disk full or I/O error: {cause}): it refuses writes \
+             until restarted with free disk space; reads go on from its local state"
+        ),
+    )
+}
+
+/// Why Raft stopped, unless it is running or was shut down on purpose.
+fn raft_failure(m: &RaftMetrics<MemberId, BasicNode>) -> Option<String> {
+    match &m.running_state {
+        Ok(()) | Err(Fatal::Stopped) => None,
+        Err(f) => Some(f.to_string()),
+    }
+}
+
+/// Logs, once, that this member's Raft has stopped on a storage failure and what an operator
+/// does about it. Ends at `cancel` or when it has logged.
+pub async fn report_raft_failure(raft: RegistryRaft, cancel: CancellationToken) {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Some(cause) = raft_failure(&metrics.borrow()) {
+            tracing::error!(
+                error = %cause,
+                "storage failed: this member's raft has stopped; writes are refused with \
+                 `storage`, reads go on from local state. Free disk space and restart the member"
+            );
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = metrics.changed() => if changed.is_err() { return },
+        }
+    }
 }

@@ -116,6 +116,7 @@ pub async fn run(
         leader_link,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracing::info!(
         id = member.id(),
         addr = ?listener.local_addr().ok(),

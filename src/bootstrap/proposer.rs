@@ -193,10 +193,7 @@ pub async fn write_local(
         Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => Err(
             WriteError::Reply(ErrorReply::new(ErrorCode::Membership, e.to_string())),
         ),
-        Err(RaftError::Fatal(f)) => Err(WriteError::Reply(ErrorReply::new(
-            ErrorCode::Storage,
-            format!("this member's raft has stopped: {f}"),
-        ))),
+        Err(RaftError::Fatal(f)) => Err(WriteError::Reply(super::member::storage_failed(&f))),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
 
-use super::member::storage_reply;
+use super::member::{storage_failed, storage_reply};
 use super::proposer::{no_leader, write_local, WriteError};
 use super::Member;
 use crate::raft::{raft_settings, ClusterSecret, MemberId};
@@ -92,7 +92,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
     let m = member;
     match request {
         Request::Register { record } => {
-            m.check_disk()?;
+            m.check_storage()?;
             record
                 .verify(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
@@ -110,7 +110,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             }
         }
         Request::Deregister { deregistration } => {
-            m.check_disk()?;
+            m.check_storage()?;
             deregistration
                 .verify(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
@@ -140,7 +140,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
         Request::Forward { commands } => {
             // The leader's own disk decides: a follower's check does not cover it.
-            m.check_disk()?;
+            m.check_storage()?;
             match write_local(&m.raft, commands).await {
                 Ok((outcomes, index)) => Ok(Response::Outcomes {
                     outcomes,
@@ -213,6 +213,7 @@ async fn get_peers(
                         )
                     });
             }
+            Err(RaftError::Fatal(f)) => return Err(storage_failed(&f)),
             Err(e) => {
                 return Err(ErrorReply::new(
                     ErrorCode::Unavailable,
@@ -238,6 +239,9 @@ async fn get_peers(
 }
 
 async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, ErrorReply> {
+    if let Some(cause) = m.raft_failure() {
+        return Err(storage_failed(&cause));
+    }
     if !m.is_leader() {
         let (_, addr) = m.leader().ok_or_else(no_leader)?;
         return m
@@ -302,7 +306,7 @@ async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, Error
         Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
             Err(ErrorReply::new(ErrorCode::Membership, e.to_string()))
         }
-        Err(RaftError::Fatal(f)) => Err(ErrorReply::new(ErrorCode::Storage, f.to_string())),
+        Err(RaftError::Fatal(f)) => Err(storage_failed(&f)),
     }
 }
 

@@ -60,7 +60,10 @@ impl StateMachineStore {
         let db = RegistryDb::open(&db_path)
             .map_err(|e| StorageIOError::write_state_machine(any_err(e)))?;
         let create_meta = || -> Result<(), redb::Error> {
-            let txn = db.current().begin_write()?;
+            let current = db
+                .current()
+                .map_err(|e| redb::Error::Io(io::Error::other(e)))?;
+            let txn = current.begin_write()?;
             txn.open_table(SM_META)?;
             txn.commit()?;
             Ok(())
@@ -89,11 +92,29 @@ impl StateMachineStore {
             .map_err(StorageError::from)
     }
 
+    /// Applies `entries`. If that fails, the handle is reopened before the error goes to
+    /// openraft (which stops this member's Raft): a failed redb write would otherwise fail
+    /// every later read too.
     fn apply_sync(
         &self,
         entries: Vec<Entry<TypeConfig>>,
     ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
-        let db = self.db.current();
+        let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
+        let db = self.db.current().map_err(w)?;
+        let result = Self::apply_entries(&db, entries);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "applying to the registry failed");
+            if let Err(e) = self.db.reopen(db) {
+                tracing::error!(error = %e, "registry cannot be read either");
+            }
+        }
+        result
+    }
+
+    fn apply_entries(
+        db: &Database,
+        entries: Vec<Entry<TypeConfig>>,
+    ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
         let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
         let mut txn = db.begin_write().map_err(|e| w(RegistryError::db(e)))?;
         txn.set_durability(Durability::Immediate)
@@ -296,7 +317,7 @@ pub struct SnapshotBuilder {
 impl SnapshotBuilder {
     fn build_sync(&self) -> Result<(Meta, PathBuf), StorageIOError<MemberId>> {
         let err = |e: String| StorageIOError::write_snapshot(None, any_err(e));
-        let db = self.db.current();
+        let db = self.db.current().map_err(|e| err(e.to_string()))?;
         let txn = db.begin_read().map_err(|e| err(e.to_string()))?;
         let (last_applied, membership) = {
             let table = txn.open_table(SM_META).map_err(|e| err(e.to_string()))?;
@@ -381,7 +402,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> StorageResult<(Option<LogId<MemberId>>, Membership)> {
-        self.blocking(|s| read_applied(&s.db.current())).await
+        self.blocking(|s| {
+            let db =
+                s.db.current()
+                    .map_err(|e| StorageIOError::read_state_machine(any_err(e)))?;
+            read_applied(&db)
+        })
+        .await
     }
 
     async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<RegistryResponse>>

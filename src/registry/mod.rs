@@ -60,11 +60,23 @@ pub enum RegistryError {
          aside and start afresh"
     )]
     Format { found: u64, expected: u64 },
+    /// The database could not be opened again after a storage failure.
+    #[error("registry storage failed and could not be reopened: {0}")]
+    Reopen(String),
 }
 
 impl RegistryError {
     /// Wraps any redb error.
     pub fn db(e: impl Into<redb::Error>) -> Self {
         Self::Storage(e.into())
+    }
+
+    /// Whether the handle itself has failed (an earlier write failed, or it was closed by a
+    /// reopen): opening the file again may help, retrying on the same handle never does.
+    pub fn is_failed_handle(&self) -> bool {
+        matches!(
+            self,
+            Self::Storage(redb::Error::PreviousIo | redb::Error::DatabaseClosed)
+        )
     }
 }

@@ -1,8 +1,9 @@
 //! [`RegistryDb`]: the shared handle to the state-machine database, swappable as a whole when
 //! a snapshot is installed.
 
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, TableError};
 
@@ -15,13 +16,24 @@ use super::{RegistryError, RegistryReader};
 /// Page cache of the registry database. redb's default (1 GiB) would make a member's memory
 /// grow with the registry; a bounded cache keeps it flat, hot pages stay cached.
 pub const REGISTRY_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// How long a reopen waits for reads still running on the failed handle to let go of it
+/// (they fail fast, with `PreviousIo`).
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
+const REOPEN_POLL: Duration = Duration::from_millis(5);
 
 /// The registry database of one member. Readers (request handlers) and the Raft state machine
 /// share it; installing a snapshot swaps in a freshly built file while reads in flight finish
 /// on the old one.
+///
+/// After a failed write (a full disk, an I/O error) redb refuses every later operation on
+/// that handle, reads included (`PreviousIo`), until it is closed. So that reads go on, the
+/// handle is then closed and the file opened again, which rolls it back to its last committed
+/// transaction ([`Self::reopen`]).
 #[derive(Clone)]
 pub struct RegistryDb {
-    current: Arc<RwLock<Arc<Database>>>,
+    /// `None` only while a reopen is under way, or after one failed.
+    current: Arc<RwLock<Option<Arc<Database>>>>,
+    path: Arc<PathBuf>,
 }
 
 impl RegistryDb {
@@ -32,41 +44,118 @@ impl RegistryDb {
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
         let db = create_with_tables(path)?;
         Ok(Self {
-            current: Arc::new(RwLock::new(Arc::new(db))),
+            current: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            path: Arc::new(path.to_path_buf()),
         })
     }
 
-    /// The database as of now.
-    pub fn current(&self) -> Arc<Database> {
-        match self.current.read() {
+    /// The database as of now. Blocks while a reopen is under way, so call it off the async
+    /// runtime.
+    ///
+    /// # Errors
+    /// The database could not be opened again after a storage failure.
+    pub fn current(&self) -> Result<Arc<Database>, RegistryError> {
+        let db = match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        match db {
+            Some(db) => Ok(db),
+            None => self.open_again(&mut self.lock()),
         }
     }
 
     /// Makes `db` the current database.
     pub fn replace(&self, db: Database) {
-        let mut g = match self.current.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *g = Arc::new(db);
+        *self.lock() = Some(Arc::new(db));
     }
 
-    /// Runs `f` on a read transaction off the async runtime.
+    /// Closes `failed` (a handle on which a write failed) and opens the file again, unless
+    /// another caller already did. Blocking.
+    ///
+    /// # Errors
+    /// Reads on the failed handle did not finish in time, or the file cannot be opened.
+    pub fn reopen(&self, failed: Arc<Database>) -> Result<Arc<Database>, RegistryError> {
+        let mut g = self.lock();
+        match g.as_ref() {
+            Some(db) if !Arc::ptr_eq(db, &failed) => return Ok(db.clone()),
+            _ => {}
+        }
+        drop(failed);
+        if let Some(mut old) = g.take() {
+            // redb holds the file lock until the last handle is gone.
+            let deadline = Instant::now() + REOPEN_WAIT;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        // Closing reports the write error again; the file is what matters.
+                        let _ = db.close();
+                        break;
+                    }
+                    Err(shared) if Instant::now() < deadline => {
+                        old = shared;
+                        std::thread::sleep(REOPEN_POLL);
+                    }
+                    Err(shared) => {
+                        *g = Some(shared);
+                        return Err(RegistryError::Reopen(
+                            "reads on the failed handle did not finish".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        self.open_again(&mut g)
+    }
+
+    fn open_again(
+        &self,
+        g: &mut RwLockWriteGuard<'_, Option<Arc<Database>>>,
+    ) -> Result<Arc<Database>, RegistryError> {
+        if let Some(db) = g.as_ref() {
+            return Ok(db.clone());
+        }
+        let db = Database::builder()
+            .set_cache_size(REGISTRY_CACHE_BYTES)
+            .open(self.path.as_path())
+            .map_err(|e| RegistryError::Reopen(e.to_string()))?;
+        tracing::warn!(
+            path = %self.path.display(),
+            "registry database reopened after a storage failure: reads go on from its last \
+             committed state"
+        );
+        let db = Arc::new(db);
+        **g = Some(db.clone());
+        Ok(db)
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, Option<Arc<Database>>> {
+        match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Runs `f` on a read transaction off the async runtime. If the handle has failed (see
+    /// [`Self::reopen`]), reopens it and runs `f` once more.
     ///
     /// # Errors
     /// Storage errors, or whatever `f` returns.
     pub async fn read<T, F>(&self, f: F) -> Result<T, RegistryError>
     where
         T: Send + 'static,
-        F: FnOnce(&RegistryReader) -> Result<T, RegistryError> + Send + 'static,
+        F: Fn(&RegistryReader) -> Result<T, RegistryError> + Send + 'static,
     {
-        let db = self.current();
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(RegistryError::db)?;
-            let reader = RegistryReader::open(&txn)?;
-            f(&reader)
+            let db = this.current()?;
+            match read_with(&db, &f) {
+                Err(e) if e.is_failed_handle() => {
+                    let db = this.reopen(db)?;
+                    read_with(&db, &f)
+                }
+                other => other,
+            }
         })
         .await
         .map_err(|e| RegistryError::Corrupt {
@@ -74,6 +163,15 @@ impl RegistryDb {
             reason: format!("read task failed: {e}"),
         })?
     }
+}
+
+fn read_with<T>(
+    db: &Database,
+    f: &impl Fn(&RegistryReader) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
+    let txn = db.begin_read().map_err(RegistryError::db)?;
+    let reader = RegistryReader::open(&txn)?;
+    f(&reader)
 }
 
 /// Creates (or opens) a database at `path` and makes sure every registry table exists.

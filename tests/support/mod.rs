@@ -43,7 +43,13 @@ pub struct MemberProc {
     pub data_dir: PathBuf,
     pub child: Option<Child>,
     pub extra_args: Vec<String>,
+    /// Size (as `mount -o size=`, e.g. `"8m"`) of a private tmpfs mounted over `data_dir`
+    /// for this process only (see [`Cluster::spawn`]); `None` runs on the test's disk.
+    pub tmpfs: Option<String>,
 }
+
+/// Exit code of the tmpfs wrapper when `mount` fails (so a test can tell it from a crash).
+pub const TMPFS_MOUNT_FAILED: i32 = 97;
 
 /// A bootstrap cluster of real processes.
 pub struct Cluster {
@@ -65,6 +71,21 @@ impl Cluster {
 
     /// Like [`Self::start`], but member `i + 1` listens on `addrs[i]` (e.g. a fixed port).
     pub async fn start_with_addrs(addrs: Vec<String>, extra: &[&str]) -> Result<Self> {
+        let mut cluster = Self::unstarted(addrs, extra)?;
+        cluster.start_all().await?;
+        Ok(cluster)
+    }
+
+    /// Lays out a cluster of `n` members without starting them, so a test can change one
+    /// member (its flags, a tmpfs) before [`Self::start_all`].
+    pub fn unstarted_n(n: u64, extra: &[&str]) -> Result<Self> {
+        let addrs = (1..=n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        Self::unstarted(addrs, extra)
+    }
+
+    fn unstarted(addrs: Vec<String>, extra: &[&str]) -> Result<Self> {
         let n = addrs.len() as u64;
         let dir = tempfile::tempdir()?;
         let secret_file = dir.path().join("secret");
@@ -77,6 +98,7 @@ impl Cluster {
                 data_dir: dir.path().join(format!("m{id}")),
                 child: None,
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
+                tmpfs: None,
             })
             .collect();
         let initial = members
@@ -84,17 +106,22 @@ impl Cluster {
             .map(|m| format!("{}={}", m.id, m.addr))
             .collect::<Vec<_>>()
             .join(",");
-        let mut cluster = Self {
+        Ok(Self {
             dir,
             members,
             initial,
             secret_file,
-        };
-        for id in 1..=n {
-            cluster.spawn(id, false)?;
+        })
+    }
+
+    /// Starts every member laid out by [`Self::unstarted_n`] and waits for a leader.
+    pub async fn start_all(&mut self) -> Result<()> {
+        let ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
+        for id in ids {
+            self.spawn(id, false)?;
         }
-        cluster.wait_leader(Duration::from_secs(20)).await?;
-        Ok(cluster)
+        self.wait_leader(Duration::from_secs(20)).await?;
+        Ok(())
     }
 
     pub fn member(&self, id: u64) -> &MemberProc {
@@ -104,7 +131,7 @@ impl Cluster {
             .expect("no such member")
     }
 
-    fn member_mut(&mut self, id: u64) -> &mut MemberProc {
+    pub fn member_mut(&mut self, id: u64) -> &mut MemberProc {
         self.members
             .iter_mut()
             .find(|m| m.id == id)
@@ -129,7 +156,23 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(log_dir.join(format!("m{id}.log")))?;
-        let mut cmd = Command::new(binary());
+        let mut cmd = match &m.tmpfs {
+            None => Command::new(binary()),
+            Some(size) => {
+                // A private mount namespace (as an unprivileged user namespace's root) with a
+                // tmpfs of `size` over the data dir; `exec` keeps the member's pid the child's.
+                std::fs::create_dir_all(&m.data_dir)?;
+                let mut c = Command::new("unshare");
+                c.args(["-Urm", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t tmpfs -o size=\"$1\" tmpfs \"$2\" || exit {TMPFS_MOUNT_FAILED}; \
+                         shift 2; exec \"$@\""
+                    ))
+                    .args(["sh", size.as_str(), &path_str(&m.data_dir)])
+                    .arg(binary());
+                c
+            }
+        };
         cmd.arg("bootstrap")
             .args(["--id", &id.to_string(), "--listen", &m.addr])
             .args(["--data-dir", &m.data_dir.display().to_string()])
@@ -161,6 +204,7 @@ impl Cluster {
                 .first()
                 .map(|m| m.extra_args.clone())
                 .unwrap_or_default(),
+            tmpfs: None,
         });
         self.spawn(id, true)?;
         Ok(addr)
