@@ -291,6 +291,13 @@ async fn a_lagging_follower_catches_up_with_append_entries_split_to_the_frame_li
         .await?
         .last_applied_index;
     ensure!(want.len() == 3200, "every registration acknowledged");
+    // Group commit: the 128 concurrent registrations share Raft entries (and fsyncs).
+    let entries = last_index.unwrap_or(0) - first_index.unwrap_or(0);
+    ensure!(
+        entries * 4 < want.len() as u64,
+        "group commit: {} registrations took {entries} Raft entries",
+        want.len()
+    );
     eprintln!(
         "registered {} in {:?}, Raft index {first_index:?} -> {last_index:?}",
         want.len(),
@@ -555,6 +562,54 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
         .call(Request::ClusterInfo, Duration::from_secs(2))
         .await
         .is_err());
+    // Every other member-only request is refused the same way, each on a fresh connection:
+    // log entries that would overwrite the log, a snapshot that would replace the registry,
+    // and a forwarded batch that would expire every record or plant one with a spoofed IP.
+    let vote9 = openraft::Vote::new_committed(term_before + 100, 9);
+    let forged_log_id =
+        openraft::LogId::new(openraft::CommittedLeaderId::new(term_before + 100, 9), 1);
+    let rpcs = vec![
+        Request::AppendEntries(openraft::raft::AppendEntriesRequest {
+            vote: vote9,
+            prev_log_id: None,
+            entries: vec![openraft::Entry {
+                log_id: forged_log_id,
+                payload: openraft::EntryPayload::Blank,
+            }],
+            leader_commit: Some(forged_log_id),
+        }),
+        Request::InstallSnapshot(openraft::raft::InstallSnapshotRequest {
+            vote: vote9,
+            meta: openraft::SnapshotMeta {
+                last_log_id: Some(forged_log_id),
+                last_membership: openraft::StoredMembership::default(),
+                snapshot_id: "forged".into(),
+            },
+            offset: 0,
+            data: b"not a snapshot".to_vec(),
+            done: true,
+        }),
+        Request::Forward {
+            commands: vec![
+                peerchain::registry::RegistryCommand::Expire { limit: 1000 },
+                peerchain::registry::RegistryCommand::RegisterLegacy {
+                    address: "127.71.0.1:1".into(),
+                    source_ip: "127.0.0.9".into(),
+                    expires_at_ms: u64::MAX,
+                },
+            ],
+        },
+    ];
+    for rpc in rpcs {
+        let what = format!("{rpc:?}").chars().take(40).collect::<String>();
+        let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
+        let refused = conn.call(rpc, Duration::from_secs(2)).await;
+        assert_eq!(
+            refused.err().and_then(server_code),
+            Some(ErrorCode::Unauthenticated),
+            "{what}"
+        );
+    }
     // A wrong secret fails the handshake.
     let mut conn = FrameConnection::connect(&cluster.addr(1), Duration::from_secs(1)).await?;
     let wrong = ClusterSecret::new(b"not-the-cluster-secret-at-all")?;
@@ -576,8 +631,18 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
     assert_eq!(info.members.len(), 3);
     assert!(
         info.term < term_before + 100,
-        "the forged vote changed nothing"
+        "the forged requests changed nothing"
     );
+    ensure!(
+        addresses_on(&cluster, 1).await?.is_empty(),
+        "the forwarded batch planted no record"
+    );
+    // The cluster still works.
+    let now = peerchain::unix_ms();
+    cluster
+        .client()
+        .register(NodeIdentity::generate().sign_record(NETWORK, "127.71.0.2:1", now, now + HOUR_MS))
+        .await?;
     Ok(())
 }
 
