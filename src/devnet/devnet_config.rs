@@ -11,7 +11,7 @@ pub struct DevnetConfig {
     pub binary: PathBuf,
     /// Where every process keeps its data and log.
     pub data_dir: PathBuf,
-    /// Number of bootstrap members (3–5).
+    /// Number of bootstrap members (1–7; 3 or 5 in practice).
     pub bootstraps: u64,
     /// Member 1 listens on this port (4000, so the seed chapter's client.go finds it), the
     /// others on the ports after it.
@@ -81,7 +81,6 @@ impl DevnetConfig {
             .collect()
     }
 
-    /// The `--initial-cluster` value.
     /// `(index, address)` of every node.
     pub fn node_addrs(&self) -> Vec<(u64, String)> {
         (1..=self.nodes)
@@ -105,6 +104,7 @@ impl DevnetConfig {
             .join(",")
     }
 
+    /// The `--initial-cluster` value.
     pub fn initial_cluster(&self) -> String {
         self.bootstrap_addrs()
             .iter()
