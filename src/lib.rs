@@ -14,10 +14,12 @@
 //! - [`node`] — a blockchain node: actix actors for peers, chain sync and mining.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 //! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
+//! - [`config_file`] — reading a `--config` TOML file.
 
 pub mod bootstrap;
 pub mod chain;
 pub mod client;
+pub mod config_file;
 pub mod ctl;
 pub mod devnet;
 pub mod health;

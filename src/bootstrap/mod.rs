@@ -13,6 +13,7 @@
 //! ```
 //!
 //! Layout:
+//! - [`bootstrap_args`] — [`BootstrapArgs`], the command line over the TOML file.
 //! - [`bootstrap_config`] — [`BootstrapConfig`].
 //! - [`member`] — [`Member`], the shared state of a running member.
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
@@ -23,6 +24,7 @@
 //! - [`expiry_task`] — the leader's expiry sweep.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
+pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
 pub mod connection;
@@ -37,6 +39,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
 pub use connection::Connection;

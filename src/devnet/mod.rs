@@ -1,10 +1,12 @@
 //! `peerchain devnet`: a whole local network on loopback, for trying peerchain out.
 //!
 //! Layout:
+//! - [`devnet_args`] — [`DevnetArgs`], the command line.
 //! - [`devnet_config`] — [`DevnetConfig`].
 //! - [`process_group`] — the child processes, started and stopped together.
 //! - [`status_table`] — the live table printed every second.
 
+pub mod devnet_args;
 pub mod devnet_config;
 pub mod process_group;
 pub mod status_table;
@@ -12,6 +14,7 @@ pub mod status_table;
 use std::future::Future;
 use std::time::Duration;
 
+pub use devnet_args::DevnetArgs;
 pub use devnet_config::DevnetConfig;
 pub use process_group::ProcessGroup;
 pub use status_table::StatusTable;

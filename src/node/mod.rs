@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Layout:
-//! - [`node_config`] — [`NodeConfig`], flags and TOML.
+//! - [`node_args`] — [`NodeArgs`], the command line over the TOML file.
+//! - [`node_config`] — [`NodeConfig`], the TOML settings.
 //! - [`node_context`] — identity and configuration shared by the actors.
 //! - [`peer_manager`] — [`PeerManager`]: address book, dialing, admission, bans.
 //! - [`connection`] — [`Connection`]: one peer, handshake, keepalive, bounded reads.
@@ -29,6 +30,7 @@ pub mod chain_sync;
 pub mod connection;
 pub mod handshake;
 pub mod miner;
+pub mod node_args;
 pub mod node_config;
 pub mod node_context;
 pub mod node_error;
@@ -41,6 +43,7 @@ pub use chain_sync::ChainSync;
 pub use connection::Connection;
 pub use handshake::Handshake;
 pub use miner::Miner;
+pub use node_args::NodeArgs;
 pub use node_config::NodeConfig;
 pub use node_context::NodeContext;
 pub use node_error::NodeError;

@@ -1,0 +1,167 @@
+//! [`BootstrapArgs`]: the `peerchain bootstrap` command line, merged over the TOML file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{BootstrapConfig, BootstrapError};
+use crate::config_file::load_toml;
+
+/// The seed chapter's variable for the listening port, honoured when no `--config` is given.
+pub const BOOTSTRAP_PORT_ENV: &str = "BOOTSTRAP_PORT";
+
+/// Flags override the TOML file given with --config; unset flags keep the file's values.
+#[derive(Args)]
+pub struct BootstrapArgs {
+    /// TOML file with any of the settings below.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// This member's id (≥ 1).
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// Address to listen on (default 0.0.0.0:$BOOTSTRAP_PORT, or 0.0.0.0:4000).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Every initial member as id=host:port,id=host:port,...
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Join an existing cluster (wait for `ctl cluster add-learner`) instead of forming one.
+    #[arg(long, env = "PEERCHAIN_JOIN")]
+    pub join: bool,
+    /// Directory for the Raft log, registry and snapshots.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// File holding the cluster secret.
+    #[arg(long)]
+    pub cluster_secret_file: Option<PathBuf>,
+    /// Network id records must be signed for.
+    #[arg(long)]
+    pub network_id: Option<String>,
+    /// Applied entries between snapshots.
+    #[arg(long)]
+    pub snapshot_every: Option<u64>,
+    /// Largest frame read or written, bytes (default 1 MiB).
+    #[arg(long)]
+    pub max_frame_length: Option<usize>,
+}
+
+impl BootstrapArgs {
+    /// The file's settings (or the defaults, with `BOOTSTRAP_PORT` as in the seed chapter),
+    /// overridden by the flags given, then validated.
+    ///
+    /// # Errors
+    /// [`BootstrapError::Config`] with every problem found.
+    pub fn into_config(self) -> Result<BootstrapConfig, BootstrapError> {
+        let mut c = match &self.config {
+            Some(path) => load_toml(path).map_err(BootstrapError::Config)?,
+            None => {
+                let mut c = BootstrapConfig::default();
+                if let Ok(port) = std::env::var(BOOTSTRAP_PORT_ENV) {
+                    c.listen = format!("0.0.0.0:{port}");
+                }
+                c
+            }
+        };
+        if let Some(v) = self.id {
+            c.id = v;
+        }
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = self.initial_cluster {
+            c.initial_cluster =
+                BootstrapConfig::parse_initial_cluster(&v).map_err(BootstrapError::Config)?;
+        }
+        c.join |= self.join;
+        if c.initial_cluster.is_empty() && !c.join {
+            // A lone member: a one-member cluster on its listen address.
+            c.initial_cluster = vec![(c.id, c.listen.replace("0.0.0.0", "127.0.0.1"))];
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if self.cluster_secret_file.is_some() {
+            c.cluster_secret_file = self.cluster_secret_file;
+        }
+        if let Some(v) = self.network_id {
+            c.network_id = v;
+        }
+        if let Some(v) = self.snapshot_every {
+            c.snapshot_every = v;
+        }
+        if let Some(v) = self.max_frame_length {
+            c.max_frame_length = v;
+        }
+        c.validate().map_err(BootstrapError::Config)?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BootstrapArgs,
+    }
+
+    fn config(argv: &[&str]) -> Result<BootstrapConfig, BootstrapError> {
+        let mut full = vec!["bootstrap"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full)
+            .map_err(|e| BootstrapError::Config(e.to_string()))?
+            .args
+            .into_config()
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_keeps_the_rest() -> Result<(), BootstrapError> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("member.toml");
+        std::fs::write(
+            &file,
+            "id = 2\nlisten = \"127.0.0.1:4001\"\ninitial_cluster = [[1, \"127.0.0.1:4000\"], \
+             [2, \"127.0.0.1:4001\"]]\nsnapshot_every = 50\nmin_free_disk = 0\n",
+        )?;
+        let path = file.display().to_string();
+        let c = config(&["--config", &path, "--snapshot-every", "70"])?;
+        assert_eq!(c.id, 2);
+        assert_eq!(c.listen, "127.0.0.1:4001");
+        assert_eq!(c.snapshot_every, 70);
+        assert_eq!(c.min_free_disk, 0);
+        assert_eq!(c.initial_cluster.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_lone_member_forms_a_one_member_cluster_on_its_address() -> Result<(), BootstrapError> {
+        let c = config(&["--id", "3", "--listen", "0.0.0.0:4100"])?;
+        assert_eq!(c.initial_cluster, vec![(3, "127.0.0.1:4100".to_string())]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_every_reason() {
+        let err = config(&[
+            "--id",
+            "1",
+            "--initial-cluster",
+            "1=127.0.0.1:4000,9=127.0.0.1:4008",
+            "--max-frame-length",
+            "1000",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("share an election window"), "{err}");
+        assert!(err.contains("max_frame_length"), "{err}");
+        let err = config(&["--initial-cluster", "1=nowhere"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("invalid"), "{err}");
+    }
+}
