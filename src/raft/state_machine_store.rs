@@ -461,10 +461,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let copy = {
             let incoming = incoming.clone();
             let sig = sig.clone();
+            let snapshot_dir = self.snapshot_dir.clone();
             tokio::task::spawn_blocking(move || -> Result<(), StorageIOError<MemberId>> {
                 let e =
                     |e: io::Error| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
                 file.sync_all().map_err(e)?;
+                // The received file is normally ours (`*.receiving`): renaming it costs no
+                // disk space, where a copy would need the snapshot's size once more.
+                if let Some(received) = receiving_path_of(&snapshot_dir, &file) {
+                    return fs::rename(received, &incoming).map_err(e);
+                }
                 file.rewind().map_err(e)?;
                 let mut out = File::create(&incoming).map_err(e)?;
                 io::copy(&mut file, &mut out).map_err(e)?;
@@ -500,6 +506,22 @@ impl StateMachineStore {
             }
         }
     }
+}
+
+/// The `*.receiving` file in `snapshot_dir` that `file` is open on, if any.
+fn receiving_path_of(snapshot_dir: &Path, file: &File) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata().ok()?;
+    fs::read_dir(snapshot_dir)
+        .ok()?
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".receiving"))
+        .find(|entry| {
+            entry
+                .metadata()
+                .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino())
+        })
+        .map(|entry| entry.path())
 }
 
 #[cfg(test)]
