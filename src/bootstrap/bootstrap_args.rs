@@ -128,6 +128,13 @@ mod tests {
         )?;
         let path = file.display().to_string();
         let c = config(&["--config", &path, "--snapshot-every", "70"])?;
+        let flag_form = dir.path().join("flag-form.toml");
+        std::fs::write(
+            &flag_form,
+            "id = 2\ninitial_cluster = \"1=127.0.0.1:4000, 2=127.0.0.1:4001\"\n",
+        )?;
+        let same = config(&["--config", &flag_form.display().to_string()])?;
+        assert_eq!(same.initial_cluster, c.initial_cluster);
         assert_eq!(c.id, 2);
         assert_eq!(c.listen, "127.0.0.1:4001");
         assert_eq!(c.snapshot_every, 70);

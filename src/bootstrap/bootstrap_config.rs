@@ -42,6 +42,9 @@ pub struct BootstrapConfig {
     pub id: MemberId,
     /// `id=host:port` of every initial member; every member of a new cluster gets the same
     /// list. The entry for `id` is the address other members and clients use for this one.
+    /// In TOML either the flag's string (`"1=host:port,2=host:port"`) or a list of
+    /// `[id, "host:port"]` pairs.
+    #[serde(deserialize_with = "initial_cluster_from_toml")]
     pub initial_cluster: Vec<(MemberId, String)>,
     /// Start as a new member that waits to be added (`ctl cluster add-learner ID ADDR`, whose
     /// ADDR is the address the others will use) instead of forming the initial cluster.
@@ -168,6 +171,24 @@ impl BootstrapConfig {
                 Ok((id, addr.trim().to_string()))
             })
             .collect()
+    }
+}
+
+/// Reads `initial_cluster` from the flag's string form or from `[id, "host:port"]` pairs.
+fn initial_cluster_from_toml<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(MemberId, String)>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Flag(String),
+        Pairs(Vec<(MemberId, String)>),
+    }
+    match Form::deserialize(d)? {
+        Form::Flag(s) => {
+            BootstrapConfig::parse_initial_cluster(&s).map_err(serde::de::Error::custom)
+        }
+        Form::Pairs(p) => Ok(p),
     }
 }
 

@@ -52,7 +52,11 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
         CtlCommand::Register { address, ttl, key } => {
             let id = NodeIdentity::load_or_create(&key)?;
             let now = crate::unix_ms();
-            let record = id.sign_record(&args.network_id, &address, now, now + ttl * 1000);
+            let expires = ttl
+                .checked_mul(1000)
+                .and_then(|ms| now.checked_add(ms))
+                .ok_or_else(|| CtlError::Usage(format!("--ttl {ttl} is too large")))?;
+            let record = id.sign_record(&args.network_id, &address, now, expires);
             let replaced = client.register(record).await?;
             print(
                 out,
