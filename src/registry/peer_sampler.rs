@@ -15,6 +15,11 @@
 //! sample is topped up from those kept aside, in draw order: a short sample only happens when
 //! the registry (less exclusions and expired entries) has too few entries or the draws ran
 //! out, never merely because few subnets are present.
+//!
+//! Drawing also stops early once enough entries are kept aside to fill the sample and the
+//! last `max(limit, 64)` entries offered brought no new subnet group: a registry of few
+//! subnets (a test network on one /16) then costs about `2 × limit` lookups, not the whole
+//! budget.
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,6 +44,8 @@ pub struct PeerSampler {
     groups: HashSet<String>,
     picked: Vec<PeerEntry>,
     spare: Vec<PeerEntry>,
+    /// Entries offered since the last one of a new subnet group.
+    offers_without_new_group: usize,
 }
 
 impl PeerSampler {
@@ -57,12 +64,23 @@ impl PeerSampler {
             groups: HashSet::new(),
             picked: Vec::with_capacity(limit.min(1024)),
             spare: Vec::new(),
+            offers_without_new_group: 0,
         }
+    }
+
+    /// Whether more draws are unlikely to find another subnet group, and those kept aside
+    /// already fill the sample.
+    fn diversity_exhausted(&self) -> bool {
+        self.picked.len() + self.spare.len() >= self.limit
+            && self.offers_without_new_group >= self.limit.max(MIN_SAMPLE_DRAWS)
     }
 
     /// The next slot to look at, or `None` once the sample is full or the draws are spent.
     pub fn next_slot<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<u64> {
-        if self.picked.len() >= self.limit || self.drawn >= self.max_draws {
+        if self.picked.len() >= self.limit
+            || self.drawn >= self.max_draws
+            || self.diversity_exhausted()
+        {
             return None;
         }
         let i = self.drawn;
@@ -81,8 +99,12 @@ impl PeerSampler {
     pub fn offer(&mut self, entry: PeerEntry) {
         if self.groups.insert(subnet_group(entry.address())) {
             self.picked.push(entry);
-        } else if self.spare.len() < self.limit {
-            self.spare.push(entry);
+            self.offers_without_new_group = 0;
+        } else {
+            self.offers_without_new_group += 1;
+            if self.spare.len() < self.limit {
+                self.spare.push(entry);
+            }
         }
     }
 
@@ -148,5 +170,23 @@ mod tests {
         s.offer(legacy("10.1.0.3:1"));
         let got: Vec<_> = s.finish().iter().map(|e| e.address().to_string()).collect();
         assert_eq!(got, ["10.1.0.1:1", "10.2.0.1:1", "10.1.0.2:1"]);
+    }
+
+    #[test]
+    fn a_registry_of_one_subnet_stops_drawing_once_the_sample_can_be_filled() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let limit = 100;
+        let mut s = PeerSampler::new(1_000_000, limit);
+        let mut draws = 0;
+        while let Some(slot) = s.next_slot(&mut rng) {
+            draws += 1;
+            s.offer(legacy(&format!(
+                "10.1.{}.{}:1",
+                slot / 250 % 250,
+                slot % 250
+            )));
+        }
+        assert!(draws <= 2 * limit + 1, "{draws} draws");
+        assert_eq!(s.finish().len(), limit);
     }
 }
