@@ -11,41 +11,13 @@ use peerchain::client::{BootstrapClient, ClientError};
 use peerchain::record::NodeIdentity;
 use peerchain::registry::PeerEntry;
 use peerchain::wire::ErrorCode;
-use support::{eventually, Cluster, NETWORK};
+use support::{addresses_on, eventually, holds_all, Cluster, NETWORK};
 
 const HOUR_MS: u64 = 3_600_000;
 
 fn signed(id: &NodeIdentity, addr: &str) -> peerchain::record::PeerRecord {
     let now = peerchain::unix_ms();
     id.sign_record(NETWORK, addr, now, now + HOUR_MS)
-}
-
-/// Every address stored on member `id`, read from its local state (stale-OK listing).
-async fn addresses_on(cluster: &Cluster, id: u64) -> Result<BTreeSet<String>> {
-    let mut client = cluster.admin_client_of(id)?;
-    let mut out = BTreeSet::new();
-    let mut after = None;
-    loop {
-        let page = client.list_page(after, Some(1000)).await?;
-        out.extend(page.peers.iter().map(|p| p.address().to_string()));
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
-}
-
-async fn holds_all(cluster: &Cluster, id: u64, want: &BTreeSet<String>) -> Result<bool> {
-    let have = addresses_on(cluster, id).await?;
-    let missing: Vec<_> = want.difference(&have).take(5).collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "member {id} lacks {} of {} (e.g. {missing:?})",
-            want.difference(&have).count(),
-            want.len()
-        );
-    }
-    Ok(true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

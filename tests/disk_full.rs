@@ -19,7 +19,7 @@ use anyhow::{bail, ensure, Context, Result};
 use peerchain::client::{BootstrapClient, ClientError, ClientOptions};
 use peerchain::record::{NodeIdentity, PeerRecord};
 use peerchain::wire::{ErrorCode, ErrorReply};
-use support::{eventually, Cluster, NETWORK};
+use support::{addresses_on, eventually, holds_all, Cluster, NETWORK};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Size of the full member's tmpfs: small enough to fill in seconds.
@@ -214,33 +214,6 @@ async fn wait_until_refused(cluster: &Cluster, id: u64, tag: u8, acked: &Acked) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     unreachable!("the probe loop only ends by returning")
-}
-
-/// Every address stored on member `id`, read page by page from its local state.
-async fn addresses_on(cluster: &Cluster, id: u64) -> Result<BTreeSet<String>> {
-    let mut client = cluster.admin_client_of(id)?;
-    let mut out = BTreeSet::new();
-    let mut after = None;
-    loop {
-        let page = client.list_page(after, Some(1000)).await?;
-        out.extend(page.peers.iter().map(|p| p.address().to_string()));
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
-}
-
-async fn holds_all(cluster: &Cluster, id: u64, want: &BTreeSet<String>) -> Result<bool> {
-    let have = addresses_on(cluster, id).await?;
-    let missing: Vec<_> = want.difference(&have).take(5).collect();
-    ensure!(
-        missing.is_empty(),
-        "member {id} lacks {} of {} acknowledged (e.g. {missing:?})",
-        want.difference(&have).count(),
-        want.len()
-    );
-    Ok(true)
 }
 
 /// The seed protocol's GET_PEERS against member `id`: the JSON array it answers.

@@ -230,6 +230,27 @@ impl BootstrapClient {
         }
     }
 
+    /// Every entry of the full listing, fetched in pages of `page_size` (the member may cut a
+    /// page shorter to fit its frame limit; the listing still continues from there).
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn list_all(
+        &mut self,
+        page_size: Option<u32>,
+    ) -> Result<Vec<PeerEntry>, ClientError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_page(after, page_size).await?;
+            all.extend(page.peers);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// The cluster's members and leader; remembers the members' addresses for fallback.
     ///
     /// # Errors

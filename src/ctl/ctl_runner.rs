@@ -83,17 +83,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             linearizable,
         } => {
             let peers = if all {
-                let mut all_peers = Vec::new();
-                let mut after = None;
-                loop {
-                    let page = client.list_page(after, limit.or(Some(1000))).await?;
-                    all_peers.extend(page.peers);
-                    match page.next {
-                        Some(n) => after = Some(n),
-                        None => break,
-                    }
-                }
-                all_peers
+                client.list_all(limit.or(Some(1000))).await?
             } else {
                 client.get_peers(limit, Vec::new(), linearizable).await?
             };

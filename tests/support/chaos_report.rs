@@ -34,22 +34,17 @@ async fn listing(addr: String) -> Result<Listing> {
     let mut options = super::quick_options();
     options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
     let mut client = BootstrapClient::new(vec![addr], options);
-    let mut out = Listing::new();
-    let mut after = None;
-    loop {
-        let page = client.list_page(after, Some(1000)).await?;
-        for p in &page.peers {
+    let entries = client.list_all(Some(1000)).await?;
+    Ok(entries
+        .iter()
+        .map(|p| {
             let seq = match p {
                 PeerEntry::Signed(r) => Some(r.seq),
                 PeerEntry::Legacy(_) => None,
             };
-            out.insert(p.address().to_string(), seq);
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => return Ok(out),
-        }
-    }
+            (p.address().to_string(), seq)
+        })
+        .collect())
 }
 
 /// Every member's full local listing, once they all agree (or the last ones read after

@@ -10,6 +10,7 @@ pub mod linearizability;
 pub mod node_net;
 pub mod workload;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -387,6 +388,28 @@ pub fn quick_options() -> ClientOptions {
         retry_for: Duration::from_secs(10),
         secret: None,
     }
+}
+
+/// Every address stored on member `id`, read page by page from its local state (stale-OK
+/// listing).
+pub async fn addresses_on(cluster: &Cluster, id: u64) -> Result<BTreeSet<String>> {
+    let entries = cluster.admin_client_of(id)?.list_all(Some(1000)).await?;
+    Ok(entries.iter().map(|p| p.address().to_string()).collect())
+}
+
+/// `Ok(true)` if member `id` stores every address of `want`; an error naming what it lacks
+/// otherwise (for [`eventually`]).
+pub async fn holds_all(cluster: &Cluster, id: u64, want: &BTreeSet<String>) -> Result<bool> {
+    let have = addresses_on(cluster, id).await?;
+    let missing: Vec<_> = want.difference(&have).take(5).collect();
+    if !missing.is_empty() {
+        bail!(
+            "member {id} lacks {} of {} acknowledged (e.g. {missing:?})",
+            want.difference(&have).count(),
+            want.len()
+        );
+    }
+    Ok(true)
 }
 
 /// Polls `f` until it returns `Ok(true)` or `within` passes.
