@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use peerchain::bench::{self, BenchArgs};
 use peerchain::bootstrap::{self, BootstrapArgs, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
 use peerchain::devnet::{self, DevnetArgs};
@@ -36,6 +37,9 @@ enum Command {
     /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
     /// with the reason otherwise; for container healthchecks.
     Health(HealthArgs),
+    /// Load a cluster (or one it starts) with pipelined signed registrations, the chapter's
+    /// REGISTER and GetPeers samples, and print the figures.
+    Bench(BenchArgs),
 }
 
 fn cluster_secret(config: &BootstrapConfig) -> anyhow::Result<ClusterSecret> {
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         Command::Devnet(args) => on_tokio(run_devnet(args)),
         Command::Ctl(args) => on_tokio(run_ctl(args)),
         Command::Health(args) => on_tokio(run_health(args)),
+        Command::Bench(args) => on_tokio(run_bench(args)),
     }
 }
 
@@ -125,6 +130,13 @@ async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
     let config = args.into_config(std::env::current_exe()?);
     devnet::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let config = args.into_config(std::env::current_exe()?);
+    let mut out = std::io::stdout();
+    bench::run(config, &mut out).await?;
     Ok(())
 }
 

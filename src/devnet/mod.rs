@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use devnet_args::DevnetArgs;
 pub use devnet_config::DevnetConfig;
-pub use process_group::ProcessGroup;
+pub use process_group::{rss_kib, ProcessGroup};
 pub use status_table::StatusTable;
 
 use crate::raft::ClusterSecret;

@@ -44,6 +44,11 @@ impl ProcessGroup {
         Ok(())
     }
 
+    /// The children's process ids, in start order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, c)| c.id()).collect()
+    }
+
     /// Names of children that have exited, with their status.
     pub fn exited(&mut self) -> Vec<(String, String)> {
         self.children
@@ -100,4 +105,16 @@ impl Drop for ProcessGroup {
             }
         }
     }
+}
+
+/// Resident memory of process `pid` in KiB, from `/proc` (0 where unknown).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }
