@@ -19,8 +19,18 @@ use tracing_subscriber::EnvFilter;
     about = "Blockchain nodes and the replicated bootstrap cluster they find each other through"
 )]
 struct Cli {
+    /// Log lines on stderr: `human` (colour only on a terminal) or `json` (one object a line,
+    /// for log collectors). `PEERCHAIN_LOG` sets the filter (default `info,openraft=warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -71,18 +81,23 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("PEERCHAIN_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only where a person reads a terminal, never in log files.
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match cli.command {
         Command::Node(args) => run_node(args),
         Command::Bootstrap(args) => on_tokio(run_bootstrap(args)),

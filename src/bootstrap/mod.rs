@@ -22,6 +22,7 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`raft_events`] — one log line per leader or membership change.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_args;
@@ -33,6 +34,7 @@ pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
 pub mod proposer;
+pub mod raft_events;
 pub mod request_handler;
 
 use std::future::Future;
@@ -120,6 +122,7 @@ pub async fn run(
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
+    tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(
         id = member.id(),
         addr = ?listener.local_addr().ok(),
