@@ -329,6 +329,8 @@ impl Cluster {
             .args(["--bootstrap", &self.addrs().join(",")])
             .args(args)
             .current_dir(self.dir.path())
+            // ctl's default key lives in the user's data directory: one per test cluster.
+            .env("XDG_DATA_HOME", self.dir.path())
             .output()?;
         Ok(out)
     }
