@@ -143,6 +143,13 @@ async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
 }
 
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    if let Some(target) = &args.restart {
+        let answer = devnet::request_restart(&args.data_dir, target)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{answer}");
+        return Ok(());
+    }
     let config = args.into_config(std::env::current_exe()?);
     devnet::run(config, shutdown_signal()).await?;
     Ok(())
