@@ -568,6 +568,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
                     address: "127.71.0.1:1".into(),
                     source_ip: "127.0.0.9".into(),
                     expires_at_ms: u64::MAX,
+                    limits: Default::default(),
                 },
             ],
         },

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{BootstrapConfig, BootstrapError};
+use super::{BootstrapConfig, BootstrapError, QuotaConfig};
 use crate::config_file::load_toml;
 
 /// The seed chapter's variable for the listening port, honoured when no `--config` is given.
@@ -43,6 +43,71 @@ pub struct BootstrapArgs {
     /// Largest frame read or written, bytes (default 1 MiB).
     #[arg(long)]
     pub max_frame_length: Option<usize>,
+    /// Most client connections open at once (default 4096; members have slots of their own).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
+}
+
+/// Per-source client limits; `0` disables one. Tests and benchmarks that register many
+/// records from one address raise them here.
+#[derive(Args)]
+pub struct QuotaArgs {
+    /// Connections one client IP may hold open (default 32).
+    #[arg(long)]
+    pub max_connections_per_ip: Option<u32>,
+    /// Connections one client /24 (IPv6 /48) may hold open (default 128).
+    #[arg(long)]
+    pub max_connections_per_subnet: Option<u32>,
+    /// Requests per second from one client IP, bursts of 2 s worth (default 50).
+    #[arg(long)]
+    pub requests_per_sec_per_ip: Option<u32>,
+    /// Requests per second from one client /24 (IPv6 /48) (default 200).
+    #[arg(long)]
+    pub requests_per_sec_per_subnet: Option<u32>,
+    /// Legacy (seed protocol) records one IP may hold (default 16).
+    #[arg(long)]
+    pub legacy_records_per_ip: Option<u32>,
+    /// Legacy records one /24 (IPv6 /48) may hold (default 64).
+    #[arg(long)]
+    pub legacy_records_per_subnet: Option<u32>,
+    /// Connection slots for members beyond --max-connections (default 64).
+    #[arg(long)]
+    pub member_reserved_connections: Option<u32>,
+    /// Bytes all unauthenticated connections may hold in incomplete frames (default 32 MiB).
+    #[arg(long)]
+    pub incomplete_frame_budget: Option<u64>,
+}
+
+impl QuotaArgs {
+    /// Overrides the values given on the command line.
+    fn apply(self, q: &mut QuotaConfig) {
+        let set = |v: Option<u32>, field: &mut u32| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(self.max_connections_per_ip, &mut q.connections_per_ip);
+        set(self.max_connections_per_subnet, &mut q.connections_per_subnet);
+        set(self.requests_per_sec_per_ip, &mut q.requests_per_sec_per_ip);
+        set(
+            self.requests_per_sec_per_subnet,
+            &mut q.requests_per_sec_per_subnet,
+        );
+        set(self.legacy_records_per_ip, &mut q.legacy_records_per_ip);
+        set(
+            self.legacy_records_per_subnet,
+            &mut q.legacy_records_per_subnet,
+        );
+        set(
+            self.member_reserved_connections,
+            &mut q.member_reserved_connections,
+        );
+        if let Some(v) = self.incomplete_frame_budget {
+            q.incomplete_frame_budget = v;
+        }
+    }
 }
 
 impl BootstrapArgs {
@@ -92,6 +157,10 @@ impl BootstrapArgs {
         if let Some(v) = self.max_frame_length {
             c.max_frame_length = v;
         }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        self.quotas.apply(&mut c.quotas);
         c.validate().map_err(BootstrapError::Config)?;
         Ok(c)
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::QuotaConfig;
 use crate::raft::raft_settings;
 use crate::raft::MemberId;
 use crate::record::PeerAddress;
@@ -25,7 +26,8 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// A client connection with no complete request for this long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most concurrent client connections.
+/// Most concurrent client connections (members have slots of their own beyond these:
+/// [`QuotaConfig::member_reserved_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Free disk space below which writes are refused (reads go on).
 pub const DEFAULT_MIN_FREE_DISK: u64 = 64 * 1024 * 1024;
@@ -68,6 +70,9 @@ pub struct BootstrapConfig {
     pub max_connections: usize,
     /// Writes are refused while the data directory's disk has less free space than this.
     pub min_free_disk: u64,
+    /// Per-IP and per-subnet limits on clients (`[quotas]` in TOML). Kept last: TOML
+    /// writes tables after plain values.
+    pub quotas: QuotaConfig,
 }
 
 impl Default for BootstrapConfig {
@@ -88,6 +93,7 @@ impl Default for BootstrapConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             min_free_disk: DEFAULT_MIN_FREE_DISK,
+            quotas: QuotaConfig::default(),
         }
     }
 }
@@ -145,6 +151,7 @@ impl BootstrapConfig {
         if self.max_connections == 0 {
             problems.push("max_connections must be at least 1".to_string());
         }
+        problems.extend(self.quotas.problems());
         if problems.is_empty() {
             Ok(())
         } else {

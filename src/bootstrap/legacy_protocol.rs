@@ -73,9 +73,15 @@ pub async fn serve(
                 "Invalid request: line too long or truncated".to_string(),
                 false,
             ),
-            Ok(Ok(_)) => match serde_json::from_slice::<LegacyRequest>(&line) {
-                Err(e) => (format!("Invalid request format: {e}"), false),
-                Ok(req) => answer(&member, peer, req).await,
+            Ok(Ok(_)) => match member.quotas.requests.check(peer.ip()) {
+                Err(refusal) => {
+                    member.quotas.refusals.refused(peer.ip(), "request", &refusal);
+                    (format!("Error: {refusal}"), true)
+                }
+                Ok(()) => match serde_json::from_slice::<LegacyRequest>(&line) {
+                    Err(e) => (format!("Invalid request format: {e}"), false),
+                    Ok(req) => answer(&member, peer, req).await,
+                },
             },
         };
         let mut out = reply.into_bytes();
@@ -107,6 +113,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
                     address: req.payload,
                     source_ip,
                     expires_at_ms: crate::unix_ms().saturating_add(ttl),
+                    limits: member.config.quotas.legacy_limits(),
                 }
             } else {
                 RegistryCommand::RemoveLegacy {
@@ -122,6 +129,11 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
         Ok(CommandOutcome::AlreadyRegistered) => ALREADY.to_string(),
         Ok(CommandOutcome::Removed) => REMOVED.to_string(),
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::NotFound => NOT_FOUND.to_string(),
+        // The legacy-records quota: refused, and worth retrying only later.
+        Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::Unavailable => {
+            member.quotas.refusals.refused(peer.ip(), "legacy register", &e.message);
+            format!("Error: {}", e.message)
+        }
         Ok(CommandOutcome::Refused(e)) => e.message,
         Ok(other) => format!("Error: unexpected outcome {other:?}"),
         Err(e) => format!("Error: {}", e.message),

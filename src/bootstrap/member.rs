@@ -6,7 +6,7 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, LeaderLink, Proposer};
+use super::{BootstrapConfig, ClientQuotas, LeaderLink, Proposer};
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
@@ -19,6 +19,8 @@ pub struct Member {
     pub secret: ClusterSecret,
     pub proposer: Proposer,
     pub leader_link: Arc<LeaderLink>,
+    /// Per-source limits on clients.
+    pub quotas: Arc<ClientQuotas>,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).

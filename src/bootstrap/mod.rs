@@ -24,18 +24,32 @@
 //! - [`expiry_task`] — the leader's expiry sweep.
 //! - [`raft_events`] — one log line per leader or membership change.
 //! - [`bootstrap_error`] — [`BootstrapError`].
+//! - [`quota_config`] — [`QuotaConfig`], the per-source client limits.
+//! - [`client_quotas`] — [`ClientQuotas`], what a member counts per client source:
+//!   - [`connection_quota`] — connection slots per IP, per subnet, in total, and for members;
+//!   - [`request_quota`] — requests per second per IP and per subnet;
+//!   - [`frame_budget`] — bytes of incomplete frames before authentication;
+//!   - [`refusal_log`] — refusals logged once per source per interval;
+//!   - [`member_ips`] — the members' addresses, resolved.
 
 pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
+pub mod client_quotas;
 pub mod connection;
+pub mod connection_quota;
 pub mod expiry_task;
+pub mod frame_budget;
 pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
+pub mod member_ips;
 pub mod proposer;
+pub mod quota_config;
 pub mod raft_events;
+pub mod refusal_log;
 pub mod request_handler;
+pub mod request_quota;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,16 +58,17 @@ use std::time::Duration;
 pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
+pub use client_quotas::ClientQuotas;
 pub use connection::Connection;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
 pub use member::Member;
 pub use proposer::Proposer;
+pub use quota_config::QuotaConfig;
 pub use request_handler::RequestHandler;
 
 use openraft::error::{InitializeError, RaftError};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -112,7 +127,10 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let leader_link = Arc::new(LeaderLink::new(secret.clone()));
     let proposer = Proposer::spawn(raft.clone(), leader_link.clone(), &tracker, cancel.clone());
+    let quotas = Arc::new(ClientQuotas::new(&config));
+    tracker.spawn(quotas.clone().maintain(raft.clone(), cancel.clone()));
     let member = Arc::new(Member {
+        quotas,
         config,
         raft: raft.clone(),
         registry,
@@ -178,7 +196,6 @@ async fn accept_loop(
     tracker: &TaskTracker,
     cancel: &CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(member.config.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -188,15 +205,17 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing");
-            drop(stream);
-            continue;
-        };
-        let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
-        tracker.spawn(async move {
-            conn.run().await;
-            drop(permit);
-        });
+        let quotas = &member.quotas;
+        let from_member = quotas.member_ips.contains(peer.ip());
+        match quotas.connections.admit(peer.ip(), from_member) {
+            Ok(admission) => {
+                let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
+                tracker.spawn(conn.run(admission));
+            }
+            Err(refusal) => {
+                quotas.refusals.refused(peer.ip(), "connection", &refusal);
+                connection::refuse(stream, &refusal);
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`registry_writer`] — applies commands inside a redb write transaction (deterministic).
 //! - [`slot_index`] — dense slots `0..n` over the entries, kept by the writer, drawn from by
 //!   samples.
+//! - [`legacy_quota`] — legacy records held per source IP and subnet, and their limits.
 //! - [`tombstones`] — a node's seq high-water mark after its record is gone (replay defence).
 //! - [`registry_reader`] — sampling, paging and lookups inside a redb read transaction.
 //! - [`peer_sampler`] — the sampling algorithm: uniform draws, one peer per subnet group.
@@ -16,6 +17,7 @@
 //! - [`registry_tables`] — the table definitions and the format version.
 
 pub mod exclude_set;
+pub mod legacy_quota;
 pub mod peer_entry;
 pub mod peer_sampler;
 pub mod registry_command;
@@ -31,6 +33,7 @@ pub mod tombstones;
 mod tests;
 
 pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
+pub use legacy_quota::{LegacyLimits, LegacyQuota};
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;

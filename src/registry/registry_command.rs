@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::LegacyLimits;
 use crate::record::{Deregistration, PeerRecord};
 use crate::wire::ErrorReply;
 
@@ -21,11 +22,14 @@ pub struct RegistryBatch {
 pub enum RegistryCommand {
     /// Register or renew a signed record (verified before it was proposed).
     Register(PeerRecord),
-    /// Register an unsigned address from the seed's protocol.
+    /// Register an unsigned address from the seed's protocol. `limits` are the proposing
+    /// member's quotas, so every replica refuses the same registrations.
     RegisterLegacy {
         address: String,
         source_ip: String,
         expires_at_ms: u64,
+        #[serde(default)]
+        limits: LegacyLimits,
     },
     /// Remove a signed record, on its owner's signed request.
     Deregister(Deregistration),

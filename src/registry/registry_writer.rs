@@ -6,6 +6,7 @@
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT};
+use super::legacy_quota::{LegacyLimits, LegacyQuota};
 use super::slot_index::SlotIndex;
 use super::tombstones::{Tombstone, Tombstones};
 use super::{
@@ -22,6 +23,7 @@ pub struct RegistryWriter<'t> {
     counters: Table<'t, &'static str, u64>,
     slots: SlotIndex<'t>,
     tombstones: Tombstones<'t>,
+    legacy_quota: LegacyQuota<'t>,
 }
 
 impl<'t> RegistryWriter<'t> {
@@ -37,6 +39,7 @@ impl<'t> RegistryWriter<'t> {
             counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
             slots: SlotIndex::open(txn)?,
             tombstones: Tombstones::open(txn)?,
+            legacy_quota: LegacyQuota::open(txn)?,
         })
     }
 
@@ -55,7 +58,8 @@ impl<'t> RegistryWriter<'t> {
                 address,
                 source_ip,
                 expires_at_ms,
-            } => self.register_legacy(now_ms, address, source_ip, *expires_at_ms),
+                limits,
+            } => self.register_legacy(now_ms, address, source_ip, *expires_at_ms, *limits),
             RegistryCommand::Deregister(d) => self.deregister(d),
             RegistryCommand::RemoveLegacy { address, source_ip } => {
                 self.remove_legacy(address, source_ip)
@@ -188,6 +192,7 @@ impl<'t> RegistryWriter<'t> {
         address: &str,
         source_ip: &str,
         expires_at_ms: u64,
+        limits: LegacyLimits,
     ) -> Result<CommandOutcome, RegistryError> {
         match self.get(address)? {
             Some(PeerEntry::Legacy(mut old)) => {
@@ -202,6 +207,10 @@ impl<'t> RegistryWriter<'t> {
                 Ok(CommandOutcome::AlreadyRegistered)
             }
             existing => {
+                // Only a new record counts against the quota; a refresh above does not.
+                if let Some(reply) = self.legacy_quota.refusal(source_ip, limits)? {
+                    return Ok(CommandOutcome::Refused(reply));
+                }
                 self.put(&PeerEntry::Legacy(LegacyRecord {
                     address: address.to_string(),
                     registered_from: source_ip.to_string(),
@@ -366,10 +375,13 @@ impl<'t> RegistryWriter<'t> {
         self.by_expiry
             .insert((entry.expires_at_ms(), address), ())
             .map_err(RegistryError::db)?;
-        if let PeerEntry::Signed(rec) = entry {
-            self.by_node
-                .insert(rec.node_id.0.as_slice(), address)
-                .map_err(RegistryError::db)?;
+        match entry {
+            PeerEntry::Signed(rec) => {
+                self.by_node
+                    .insert(rec.node_id.0.as_slice(), address)
+                    .map_err(RegistryError::db)?;
+            }
+            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, 1)?,
         }
         Ok(existed)
     }
@@ -392,6 +404,9 @@ impl<'t> RegistryWriter<'t> {
         self.by_expiry
             .remove((old.expires_at_ms(), address))
             .map_err(RegistryError::db)?;
+        if let PeerEntry::Legacy(l) = &old {
+            self.legacy_quota.add(&l.registered_from, -1)?;
+        }
         if let PeerEntry::Signed(rec) = &old {
             let owns = self
                 .by_node

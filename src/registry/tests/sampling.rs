@@ -63,6 +63,7 @@ impl RandomWrites {
                 address: addr.clone(),
                 source_ip: "1.1.1.1".into(),
                 expires_at_ms: expires,
+                limits: Default::default(),
             },
             8 => RegistryCommand::RemoveLegacy {
                 address: addr.clone(),
@@ -268,6 +269,7 @@ fn sample_cost_on_a_large_registry() {
                 address: format!("{}.{}.{}.1:7000", 1 + i % 250, (i / 250) % 250, i / 62_500),
                 source_ip: "1.1.1.1".into(),
                 expires_at_ms: 1_000,
+                limits: Default::default(),
             })
             .collect();
         f.apply_all(0, &cmds);
