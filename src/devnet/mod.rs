@@ -34,6 +34,21 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 const RESTART_GRACE: Duration = Duration::from_secs(5);
 /// How long processes get to stop when the devnet stops.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Flags that lift the per-source client quotas of the devnet's members (`0` = no limit).
+const DEVNET_UNLIMITED_QUOTAS: &[&str] = &[
+    "--max-connections-per-ip",
+    "0",
+    "--max-connections-per-subnet",
+    "0",
+    "--requests-per-sec-per-ip",
+    "0",
+    "--requests-per-sec-per-subnet",
+    "0",
+    "--legacy-records-per-ip",
+    "0",
+    "--legacy-records-per-subnet",
+    "0",
+];
 
 /// Why the devnet failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +79,7 @@ pub async fn run(
     let initial = config.initial_cluster();
     for (id, addr) in config.bootstrap_addrs() {
         let dir = config.data_dir.join(format!("bootstrap-{id}"));
-        let args = vec![
+        let mut args = vec![
             "bootstrap".to_string(),
             "--id".into(),
             id.to_string(),
@@ -79,6 +94,11 @@ pub async fn run(
             "--network-id".into(),
             config.network_id.clone(),
         ];
+        // Everything of a devnet runs on 127.0.0.1: the per-source quotas (meant for the
+        // Internet) would treat it as one very busy client.
+        for flag in DEVNET_UNLIMITED_QUOTAS {
+            args.push((*flag).to_string());
+        }
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
     }
     for (i, addr) in config.node_addrs() {

@@ -49,7 +49,7 @@ pub struct LegacyQuota<'t> {
 
 impl<'t> LegacyQuota<'t> {
     /// Opens the count tables of `txn`, counting every stored legacy record first if the
-    /// tables are not known to be complete.
+    /// tables are not known to be complete. Call it before opening `peers` in `txn`.
     ///
     /// # Errors
     /// Storage errors, or a stored entry that does not decode.

@@ -32,6 +32,8 @@ impl<'t> RegistryWriter<'t> {
     /// # Errors
     /// Storage errors from redb.
     pub fn open(txn: &'t WriteTransaction) -> Result<Self, RegistryError> {
+        // First: counting a registry without counts reads `peers` on its own.
+        let legacy_quota = LegacyQuota::open(txn)?;
         Ok(Self {
             peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
             by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
@@ -39,7 +41,7 @@ impl<'t> RegistryWriter<'t> {
             counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
             slots: SlotIndex::open(txn)?,
             tombstones: Tombstones::open(txn)?,
-            legacy_quota: LegacyQuota::open(txn)?,
+            legacy_quota,
         })
     }
 

@@ -23,6 +23,24 @@ use peerchain::raft::ClusterSecret;
 use peerchain::wire::ClusterInfo;
 
 pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
+
+/// Flags that lift the per-source client quotas: the tests, benchmarks and checkers register
+/// thousands of records from 127.0.0.1, which the defaults (meant for the Internet) refuse.
+/// Tests of the quotas themselves start members with `client_quotas = true` instead.
+pub const NO_CLIENT_QUOTAS: &[&str] = &[
+    "--max-connections-per-ip",
+    "0",
+    "--max-connections-per-subnet",
+    "0",
+    "--requests-per-sec-per-ip",
+    "0",
+    "--requests-per-sec-per-subnet",
+    "0",
+    "--legacy-records-per-ip",
+    "0",
+    "--legacy-records-per-subnet",
+    "0",
+];
 pub const NETWORK: &str = "peerchain-devnet";
 
 /// The built binary under test.
@@ -111,6 +129,7 @@ impl Cluster {
                 child: None,
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
                 tmpfs: None,
+                client_quotas: false,
             })
             .collect();
         let initial = members
@@ -194,6 +213,9 @@ impl Cluster {
         } else {
             cmd.args(["--initial-cluster", &initial]);
         }
+        if !m.client_quotas {
+            cmd.args(NO_CLIENT_QUOTAS);
+        }
         cmd.args(&m.extra_args)
             .env("PEERCHAIN_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
@@ -217,6 +239,7 @@ impl Cluster {
                 .map(|m| m.extra_args.clone())
                 .unwrap_or_default(),
             tmpfs: None,
+            client_quotas: self.members.first().is_some_and(|m| m.client_quotas),
         });
         self.spawn(id, true)?;
         Ok(addr)

@@ -3,7 +3,9 @@
 //!
 //! - [`writer`] — register, renew, deregister, legacy and expiry rules, tombstones.
 //! - [`sampling`] — the slot index's invariant, sample uniformity and diversity, snapshots.
+//! - [`legacy_quota`] — legacy records held per source IP and subnet.
 
+mod legacy_quota;
 mod sampling;
 mod writer;
 
