@@ -108,6 +108,10 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
                 return (format!("Error: {}", e.message), true);
             }
             if req.kind == "REGISTER" {
+                if let Some(refusal) = quota_precheck(member, &req.payload, &source_ip).await {
+                    member.quotas.refusals.refused(peer.ip(), "legacy register", &refusal);
+                    return (format!("Error: {refusal}"), true);
+                }
                 let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
                 RegistryCommand::RegisterLegacy {
                     address: req.payload,
@@ -139,6 +143,16 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
         Err(e) => format!("Error: {}", e.message),
     };
     (text, true)
+}
+
+/// Refuses at once a register that this member's state says is over the source's quota
+/// (see `RegistryDb::legacy_quota_refusal`); a read error leaves the decision to the registry.
+async fn quota_precheck(member: &Arc<Member>, address: &str, source_ip: &str) -> Option<String> {
+    let limits = member.config.quotas.legacy_limits();
+    let check = member
+        .registry
+        .legacy_quota_refusal(address.to_string(), source_ip.to_string(), limits);
+    check.await.ok().flatten().map(|e| e.message)
 }
 
 async fn get_peers(member: &Arc<Member>) -> String {

@@ -12,12 +12,12 @@
 //! registry written before they existed is counted once when it is first opened (a marker
 //! row says the counts are complete), so the table layout (`format_version`) is unchanged.
 
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::registry_tables::PEERS;
 use super::registry_writer::decode_entry;
-use super::{PeerEntry, RegistryError};
+use super::{PeerEntry, RegistryDb, RegistryError};
 use crate::record::SourceSubnet;
 use crate::wire::{ErrorCode, ErrorReply};
 
@@ -110,32 +110,91 @@ impl<'t> LegacyQuota<'t> {
         limits: LegacyLimits,
     ) -> Result<Option<ErrorReply>, RegistryError> {
         let (ip_held, subnet_held) = self.held(source_ip)?;
-        let over = |held: u64, limit: u32| limit != 0 && held >= u64::from(limit);
-        let reply = |what: String, limit: u32, flag: &str| {
-            Some(ErrorReply::new(
-                ErrorCode::Unavailable,
-                format!(
-                    "quota exceeded: {what} already holds {limit} legacy registrations (the \
-                     limit; an operator raises it with {flag}); they expire after legacy_ttl"
-                ),
-            ))
-        };
-        if over(ip_held, limits.per_ip) {
-            return Ok(reply(
-                source_ip.to_string(),
-                limits.per_ip,
-                "--legacy-records-per-ip",
-            ));
-        }
-        if over(subnet_held, limits.per_subnet) {
-            return Ok(reply(
-                format!("subnet {}", SourceSubnet::key_of(source_ip)),
-                limits.per_subnet,
-                "--legacy-records-per-subnet",
-            ));
-        }
-        Ok(None)
+        Ok(refusal_for(source_ip, ip_held, subnet_held, limits))
     }
+}
+
+impl RegistryDb {
+    /// Why this member's local state would refuse `source_ip` one more legacy record under
+    /// `limits`, unless it already holds `address` (a refresh). A member checks this before
+    /// proposing, so that a source at its limit does not put a refused command into the Raft
+    /// log for every request; the registry's own check, in the log's order, still decides
+    /// every register that is proposed. A lagging member may refuse early for a moment after
+    /// a source's records expired; it never accepts early.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn legacy_quota_refusal(
+        &self,
+        address: String,
+        source_ip: String,
+        limits: LegacyLimits,
+    ) -> Result<Option<ErrorReply>, RegistryError> {
+        if limits == LegacyLimits::default() {
+            return Ok(None);
+        }
+        let ip = source_ip.clone();
+        let refresh = self.read(move |r| {
+            Ok(r.get(&address)?
+                .is_some_and(|e| matches!(e, PeerEntry::Legacy(l) if l.registered_from == ip)))
+        });
+        if refresh.await? {
+            return Ok(None);
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let current = db.current()?;
+            let txn = current.begin_read().map_err(RegistryError::db)?;
+            let count = |def: TableDefinition<&str, u64>, key: &str| match txn.open_table(def) {
+                Ok(t) => Ok(t.get(key).map_err(RegistryError::db)?.map_or(0, |v| v.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(e) => Err(RegistryError::db(e)),
+            };
+            let ip_held = count(LEGACY_BY_SOURCE, &source_ip)?;
+            let subnet_held = count(LEGACY_BY_SUBNET, &SourceSubnet::key_of(&source_ip))?;
+            Ok(refusal_for(&source_ip, ip_held, subnet_held, limits))
+        })
+        .await
+        .map_err(|e| RegistryError::Corrupt {
+            key: String::new(),
+            reason: format!("read task failed: {e}"),
+        })?
+    }
+}
+
+/// The refusal of one more legacy record from `source_ip`, which holds `ip_held` and whose
+/// subnet holds `subnet_held`, under `limits`; `None` if it may store one.
+fn refusal_for(
+    source_ip: &str,
+    ip_held: u64,
+    subnet_held: u64,
+    limits: LegacyLimits,
+) -> Option<ErrorReply> {
+    let over = |held: u64, limit: u32| limit != 0 && held >= u64::from(limit);
+    let reply = |what: String, limit: u32, flag: &str| {
+        Some(ErrorReply::new(
+            ErrorCode::Unavailable,
+            format!(
+                "quota exceeded: {what} already holds {limit} legacy registrations (the limit; \
+                 an operator raises it with {flag}); they expire after legacy_ttl"
+            ),
+        ))
+    };
+    if over(ip_held, limits.per_ip) {
+        return reply(
+            source_ip.to_string(),
+            limits.per_ip,
+            "--legacy-records-per-ip",
+        );
+    }
+    if over(subnet_held, limits.per_subnet) {
+        return reply(
+            format!("subnet {}", SourceSubnet::key_of(source_ip)),
+            limits.per_subnet,
+            "--legacy-records-per-subnet",
+        );
+    }
+    None
 }
 
 fn get(table: &Table<'_, &'static str, u64>, key: &str) -> Result<u64, RegistryError> {

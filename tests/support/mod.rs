@@ -1,6 +1,7 @@
 //! Test harness: real `peerchain` processes on loopback, each in its own data directory.
 #![allow(dead_code)]
 
+pub mod abuse;
 pub mod chaos;
 pub mod chaos_report;
 pub mod chapter_client;
@@ -76,6 +77,8 @@ pub struct MemberProc {
     /// Size (as `mount -o size=`, e.g. `"8m"`) of a private tmpfs mounted over `data_dir`
     /// for this process only (see [`Cluster::spawn`]); `None` runs on the test's disk.
     pub tmpfs: Option<String>,
+    /// Run with the default per-source client quotas instead of [`NO_CLIENT_QUOTAS`].
+    pub client_quotas: bool,
 }
 
 /// Exit code of the tmpfs wrapper when `mount` fails (so a test can tell it from a crash).

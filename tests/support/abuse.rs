@@ -1,0 +1,88 @@
+//! Tools for the abuse tests: clients from chosen loopback source addresses (other hosts, to
+//! the member), raw frames and raw legacy lines, and a cluster with the default quotas.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use peerchain::wire::{Envelope, FrameCodec, Request, Response};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::codec::Framed;
+
+use super::Cluster;
+
+/// The client side of the bootstrap protocol.
+pub type ClientCodec = FrameCodec<Envelope<Response>, Envelope<Request>>;
+
+/// A cluster of `n` members with the default client quotas (the harness otherwise lifts
+/// them) and `extra` flags.
+pub async fn cluster_with_quotas(n: u64, extra: &[&str]) -> Result<Cluster> {
+    let mut cluster = Cluster::unstarted_n(n, extra)?;
+    for m in &mut cluster.members {
+        m.client_quotas = true;
+    }
+    cluster.start_all().await?;
+    Ok(cluster)
+}
+
+/// Connects to `addr` from the loopback address `source` (port chosen by the kernel), as a
+/// client on another host would.
+pub async fn connect_from(source: IpAddr, addr: &str) -> Result<TcpStream> {
+    let to: SocketAddr = addr.parse()?;
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
+        .await
+        .context("connect timed out")??;
+    Ok(stream)
+}
+
+/// `127.9.a.b`.
+pub fn source(a: u8, b: u8) -> IpAddr {
+    IpAddr::from([127, 9, a, b])
+}
+
+/// A framed connection from `source`.
+pub async fn framed_from(source: IpAddr, addr: &str) -> Result<Framed<TcpStream, ClientCodec>> {
+    Ok(Framed::new(
+        connect_from(source, addr).await?,
+        ClientCodec::default(),
+    ))
+}
+
+/// One request, one reply, bounded in time.
+pub async fn call(
+    framed: &mut Framed<TcpStream, ClientCodec>,
+    id: u64,
+    body: Request,
+) -> Result<Response> {
+    framed.send(Envelope { id, body }).await?;
+    match tokio::time::timeout(Duration::from_secs(5), framed.next()).await? {
+        Some(Ok(env)) => Ok(env.body),
+        Some(Err(e)) => bail!("reply: {e}"),
+        None => bail!("closed without a reply"),
+    }
+}
+
+/// Decodes the reply frames in `bytes`.
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<Envelope<Response>>> {
+    use tokio_util::codec::Decoder;
+    let mut codec = ClientCodec::default();
+    let mut buf = BytesMut::from(bytes);
+    let mut out = Vec::new();
+    while let Some(env) = codec.decode(&mut buf)? {
+        out.push(env);
+    }
+    Ok(out)
+}
+
+/// Log lines of member `id` that contain `needle`.
+pub fn log_lines(cluster: &Cluster, id: u64, needle: &str) -> usize {
+    cluster
+        .log(id)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
