@@ -213,33 +213,51 @@ async fn an_idle_connection_flood_from_one_ip_takes_only_its_quota() -> Result<(
     Ok(())
 }
 
+/// Opens connections from `127.9.<subnet>.x` until member 1 refuses one, each holding one
+/// byte of a frame; adds them to `held`.
+async fn fill(held: &mut Vec<TcpStream>, member: &str, subnet: u8) -> Result<()> {
+    for host in 1..=10 {
+        let (mut open, _) = flood(source(subnet, host), member, 32).await?;
+        for s in &mut open {
+            s.write_all(&[0]).await?;
+        }
+        let full = open.len() < 32;
+        held.extend(open);
+        if full {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("member 1 never filled up")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_have_reserved_slots_when_strangers_fill_the_client_slots() -> Result<()> {
     let cluster = cluster_with_quotas(3, &["--max-connections", "40"]).await?;
     let member = cluster.addr(1);
-    // Two sources on two /24s take every client slot, and keep them (one byte of a frame
-    // puts a connection under the 60 s idle timeout instead of the first-byte one).
+    // Strangers take every client slot (some are the members' own connections from
+    // 127.0.0.1), and keep them: one byte of a frame puts a connection under the 60 s idle
+    // timeout instead of the first-byte one.
     let mut held = Vec::new();
-    for (a, n) in [(1u8, 20usize), (2, 20)] {
-        let (open, _) = flood(source(a, 1), &member, n).await?;
-        held.extend(open);
-    }
-    for s in &mut held {
-        s.write_all(&[0]).await?;
-    }
-    ensure!(held.len() == 40, "{} client slots taken", held.len());
-    let (open, refusals) = flood(source(3, 1), &member, 1).await?;
-    ensure!(open.is_empty(), "a third source finds the slots full");
+    fill(&mut held, &member, 1).await?;
+    let (open, refusals) = flood(source(9, 1), &member, 1).await?;
+    ensure!(open.is_empty(), "another stranger finds the slots full");
     ensure!(
         refusals.iter().any(|r| r.contains("limit of 40 client connections")),
         "{refusals:?}"
     );
 
-    // Members restart and reconnect to member 1; they get reserved slots, and writes
-    // through each of them reach member 1.
+    // Members 2 and 3 restart; the slots their old connections free go to strangers too.
+    // Then they reconnect to member 1 and get reserved slots, and writes through each of
+    // them reach member 1.
     let mut cluster = cluster;
     for id in [2, 3] {
         cluster.kill(id);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fill(&mut held, &member, 2).await?;
+    let (open, _) = flood(source(9, 2), &member, 1).await?;
+    ensure!(open.is_empty(), "client slots full again");
+    for id in [2, 3] {
         cluster.spawn(id, false)?;
     }
     // (Member 1 answers only authenticated connections from 127.0.0.1 now, so ask 2 and 3.)
@@ -268,6 +286,9 @@ async fn members_have_reserved_slots_when_strangers_fill_the_client_slots() -> R
     tokio::time::timeout(Duration::from_secs(6), s.read_to_end(&mut buf)).await??;
     println!("an unauthenticated connection in a reserved slot closed after {:?}", t.elapsed());
     ensure!(t.elapsed() < Duration::from_secs(5));
+    let reserved = log_lines(&cluster, 1, "admitted into a reserved slot");
+    println!("member 1 admitted {reserved} member connections into reserved slots");
+    ensure!(reserved >= 2, "{reserved}");
     drop(held);
     Ok(())
 }

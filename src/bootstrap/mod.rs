@@ -209,6 +209,10 @@ async fn accept_loop(
         let from_member = quotas.member_ips.contains(peer.ip());
         match quotas.connections.admit(peer.ip(), from_member) {
             Ok(admission) => {
+                if matches!(admission, connection_quota::Admission::Reserved(_)) {
+                    // Rare (client slots full) and bounded by the reserved pool.
+                    tracing::info!(%peer, "client slots full: member address admitted into a reserved slot");
+                }
                 let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
                 tracker.spawn(conn.run(admission));
             }
