@@ -213,6 +213,35 @@ mod tests {
     }
 
     #[test]
+    fn quotas_come_from_the_file_and_flags_override_them() -> Result<(), BootstrapError> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("member.toml");
+        std::fs::write(
+            &file,
+            "[quotas]\nconnections_per_ip = 8\nlegacy_records_per_ip = 4\n",
+        )?;
+        let path = file.display().to_string();
+        let c = config(&["--config", &path, "--legacy-records-per-ip", "0"])?;
+        assert_eq!(c.quotas.connections_per_ip, 8);
+        assert_eq!(c.quotas.legacy_records_per_ip, 0, "0 lifts the limit");
+        assert_eq!(
+            c.quotas.connections_per_subnet,
+            QuotaConfig::default().connections_per_subnet
+        );
+        let c = config(&["--max-connections", "10", "--requests-per-sec-per-ip", "7"])?;
+        assert_eq!(
+            (c.max_connections, c.quotas.requests_per_sec_per_ip),
+            (10, 7)
+        );
+        let err = config(&["--max-connections-per-ip", "500"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("connections_per_ip (500) is above"), "{err}");
+        Ok(())
+    }
+
+    #[test]
     fn a_lone_member_forms_a_one_member_cluster_on_its_address() -> Result<(), BootstrapError> {
         let c = config(&["--id", "3", "--listen", "0.0.0.0:4100"])?;
         assert_eq!(c.initial_cluster, vec![(3, "127.0.0.1:4100".to_string())]);
