@@ -384,10 +384,41 @@ async fn half_sent_frames_do_not_hold_the_members_memory() -> Result<()> {
     );
     ensure!(during < 100 * 1024, "RSS {during} KiB");
     ensure!(held + over_budget == 400 && over_budget > 0 && held >= 100, "{held}/{over_budget}");
+    // The seed's protocol: 60 KiB of a line with no end, from 400 other connections. The
+    // same budget holds them.
+    drop(conns);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut conns = Vec::new();
+    for i in 0..400u32 {
+        let from = source(40 + (i % 4) as u8, 1 + ((i / 4) % 4) as u8);
+        let mut s = connect_from(from, &member).await?;
+        let mut part = b"{\"type\":\"REGISTER\",\"payload\":\"".to_vec();
+        part.resize(60 * 1024, b'x');
+        let _ = s.write_all(&part).await;
+        conns.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = support::rss_kib(pid);
+    let (mut held, mut over_budget) = (0, 0);
+    for s in &mut conns {
+        let mut buf = Vec::new();
+        match tokio::time::timeout(Duration::from_millis(5), s.read_to_end(&mut buf)).await {
+            Err(_) => held += 1,
+            Ok(_) if String::from_utf8_lossy(&buf).contains("incomplete frames and lines") => {
+                over_budget += 1
+            }
+            Ok(_) => {}
+        }
+    }
+    println!("60 KiB partial lines: {held} held, {over_budget} closed over budget; RSS {during} KiB");
+    ensure!(during < 100 * 1024, "RSS {during} KiB");
+    ensure!(held + over_budget == 400 && over_budget > 0 && held >= 100, "{held}/{over_budget}");
+    drop(conns);
+
     // Meanwhile an ordinary client is served.
     let now = peerchain::unix_ms();
     let rec = NodeIdentity::generate().sign_record(NETWORK, "127.64.0.1:1", now, now + 60_000);
-    let mut c = framed_from(source(40, 1), &member).await?;
+    let mut c = framed_from(source(50, 1), &member).await?;
     let reply = call(&mut c, 1, Request::Register { record: rec }).await?;
     ensure!(matches!(reply, Response::Registered { .. }), "{reply:?}");
     Ok(())

@@ -108,6 +108,7 @@ impl Connection {
         let mut handler = RequestHandler::new(member.clone(), peer.ip());
         let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
         let auth_deadline = reserved.then(|| Instant::now() + MEMBER_AUTH_TIMEOUT);
+        let from_member = member.quotas.member_ips.contains(peer.ip());
         loop {
             // Members heartbeat every few hundred ms; clients get the configured idle timeout.
             let deadline = match auth_deadline.filter(|_| !handler.is_authenticated()) {
@@ -132,7 +133,10 @@ impl Connection {
                 }
             };
             let Envelope { id, body } = env;
-            if !handler.is_authenticated() {
+            // A member's handshake never waits on its neighbours' buckets: strangers on its
+            // /24 must not be able to lock it out of the cluster.
+            let handshake = matches!(body, Request::AuthHello { .. } | Request::AuthProof { .. });
+            if !handler.is_authenticated() && !(handshake && from_member) {
                 if let Err(refusal) = member.quotas.requests.check(peer.ip()) {
                     member.quotas.refusals.refused(peer.ip(), "request", &refusal);
                     let e = ErrorReply::new(ErrorCode::Unavailable, refusal.to_string());

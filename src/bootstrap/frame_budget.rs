@@ -1,6 +1,6 @@
 //! [`FrameBudget`]: the bytes all unauthenticated connections together may hold in
-//! incomplete frames, and [`BudgetedDecoder`], which charges a connection's partial frame
-//! to it.
+//! incomplete requests (frames, or the seed protocol's lines), and [`BudgetCharge`], one
+//! connection's share of it ([`BudgetedDecoder`] charges a framed connection's partial frame).
 //!
 //! A connection that sends most of a frame and goes quiet holds that much memory until it is
 //! reaped. Before authentication a frame is at most [`PREAUTH_MAX_FRAME`] bytes, which bounds
@@ -59,38 +59,30 @@ impl FrameBudget {
     }
 }
 
-/// A decoder whose buffered partial frame is charged to a [`FrameBudget`] until the
-/// connection authenticates.
-pub struct BudgetedDecoder<D> {
-    inner: D,
+/// One connection's share of a [`FrameBudget`]: the bytes of its request not yet complete.
+/// Dropping it gives them back.
+#[derive(Debug)]
+pub struct BudgetCharge {
     budget: Arc<FrameBudget>,
     charged: u64,
     exempt: bool,
 }
 
-impl<D> BudgetedDecoder<D> {
-    pub fn new(inner: D, budget: Arc<FrameBudget>) -> Self {
+impl BudgetCharge {
+    pub fn new(budget: Arc<FrameBudget>) -> Self {
         Self {
-            inner,
             budget,
             charged: 0,
             exempt: false,
         }
     }
 
-    /// The wrapped decoder (to raise its frame limit).
-    pub fn inner_mut(&mut self) -> &mut D {
-        &mut self.inner
-    }
-
-    /// Stops charging this connection (it has authenticated).
-    pub fn exempt(&mut self) {
-        self.budget.recharge(self.charged, 0);
-        self.charged = 0;
-        self.exempt = true;
-    }
-
-    fn charge(&mut self, buffered: usize) -> Result<(), DecodeError> {
+    /// Charges `buffered` bytes of an incomplete request (replacing the previous charge).
+    ///
+    /// # Errors
+    /// [`DecodeError::OverBudget`] if they are beyond the free allowance and the budget is
+    /// spent; the connection should be closed.
+    pub fn set(&mut self, buffered: usize) -> Result<(), DecodeError> {
         if self.exempt {
             return Ok(());
         }
@@ -105,6 +97,45 @@ impl<D> BudgetedDecoder<D> {
             })
         }
     }
+
+    /// Stops charging this connection (it has authenticated).
+    pub fn exempt(&mut self) {
+        self.budget.recharge(self.charged, 0);
+        self.charged = 0;
+        self.exempt = true;
+    }
+}
+
+impl Drop for BudgetCharge {
+    fn drop(&mut self) {
+        self.budget.recharge(self.charged, 0);
+    }
+}
+
+/// A decoder whose buffered partial frame is charged to a [`FrameBudget`] until the
+/// connection authenticates.
+pub struct BudgetedDecoder<D> {
+    inner: D,
+    charge: BudgetCharge,
+}
+
+impl<D> BudgetedDecoder<D> {
+    pub fn new(inner: D, budget: Arc<FrameBudget>) -> Self {
+        Self {
+            inner,
+            charge: BudgetCharge::new(budget),
+        }
+    }
+
+    /// The wrapped decoder (to raise its frame limit).
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
+    /// Stops charging this connection (it has authenticated).
+    pub fn exempt(&mut self) {
+        self.charge.exempt();
+    }
 }
 
 impl<D: Decoder<Error = DecodeError>> Decoder for BudgetedDecoder<D> {
@@ -114,20 +145,14 @@ impl<D: Decoder<Error = DecodeError>> Decoder for BudgetedDecoder<D> {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, DecodeError> {
         let item = self.inner.decode(src)?;
         // Whatever is left in the buffer is (the start of) a frame not yet complete.
-        self.charge(src.len())?;
+        self.charge.set(src.len())?;
         Ok(item)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, DecodeError> {
         let item = self.inner.decode_eof(src)?;
-        self.charge(src.len())?;
+        self.charge.set(src.len())?;
         Ok(item)
-    }
-}
-
-impl<D> Drop for BudgetedDecoder<D> {
-    fn drop(&mut self) {
-        self.budget.recharge(self.charged, 0);
     }
 }
 

@@ -17,10 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::frame_budget::BudgetCharge;
 use super::Member;
 use crate::record::PeerAddress;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
@@ -59,16 +60,18 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let (rd, mut wr) = stream.into_split();
-    let mut reader = BufReader::new(rd.take(u64::MAX));
+    let mut reader = BufReader::new(rd);
+    // The seed's clients never authenticate: a half-sent line is charged to the budget.
+    let mut charge = BudgetCharge::new(member.quotas.frame_budget.clone());
     loop {
         let mut line = Vec::new();
-        reader.get_mut().set_limit(MAX_LINE as u64 + 1);
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(LINE_TIMEOUT, reader.read_until(b'\n', &mut line)) => r,
+            r = tokio::time::timeout(LINE_TIMEOUT, read_line(&mut reader, &mut line, &mut charge)) => r,
         };
         let (reply, keep_open) = match read {
-            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return,
+            Ok(Err(LineError::OverBudget(e))) => (format!("Error: {e}"), false),
+            Err(_) | Ok(Err(LineError::Io)) | Ok(Ok(0)) => return,
             Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
                 "Invalid request: line too long or truncated".to_string(),
                 false,
@@ -92,6 +95,38 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return;
         }
+    }
+}
+
+enum LineError {
+    Io,
+    OverBudget(crate::wire::DecodeError),
+}
+
+/// Reads one line of at most [`MAX_LINE`] + 1 bytes into `line` (the caller tells a long
+/// line by its length), charging what is held of it to `charge` while it is incomplete.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    charge: &mut BudgetCharge,
+) -> Result<usize, LineError> {
+    loop {
+        let buf = reader.fill_buf().await.map_err(|_| LineError::Io)?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let room = MAX_LINE + 1 - line.len();
+        let (used, done) = match buf.iter().take(room).position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len().min(room), buf.len() >= room),
+        };
+        line.extend_from_slice(&buf[..used]);
+        reader.consume(used);
+        if done {
+            let _ = charge.set(0);
+            return Ok(line.len());
+        }
+        charge.set(line.len()).map_err(LineError::OverBudget)?;
     }
 }
 

@@ -73,8 +73,8 @@ pub enum DecodeError {
     Io(#[from] std::io::Error),
     /// The receiver holds too many bytes of incomplete frames from all its peers together.
     #[error(
-        "this member holds {budget} bytes of incomplete frames already (its limit); send \
-         the rest of a frame promptly, or retry later"
+        "this member holds {budget} bytes of incomplete frames and lines already (its \
+         limit); send the rest of a request promptly, or retry later"
     )]
     OverBudget { budget: u64 },
 }
