@@ -482,3 +482,98 @@ async fn a_request_flood_is_rate_limited_while_another_ip_is_served() -> Result<
     ensure!(lines <= 4, "{lines}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_on_the_members_own_subnet_do_not_cut_the_members_off() -> Result<()> {
+    // The members listen on 127.0.0.1; the strangers are 127.0.0.2–55, the same /24. They
+    // take every connection slot of that /24 on member 1 and drain its request buckets.
+    let mut cluster = cluster_with_quotas(3, &[]).await?;
+    let member = cluster.addr(1);
+    let stranger = |b: u8| IpAddr::from([127, 0, 0, b]);
+    // Fifty flooders, about 100 requests/s each: each IP's own bucket passes 50/s, together
+    // 2,500/s against the /24's 200/s, so a member's handshake that had to wait its turn in
+    // that bucket would rarely get through.
+    let mut flooders = Vec::new();
+    for b in 2..=51 {
+        flooders.push(framed_from(stranger(b), &member).await?);
+    }
+    let mut held = Vec::new();
+    for b in 52..=55 {
+        let (mut open, _) = flood(stranger(b), &member, 32).await?;
+        for s in &mut open {
+            s.write_all(&[0]).await?;
+        }
+        held.extend(open);
+    }
+    println!("strangers on 127.0.0.0/24 hold {} connections to member 1", held.len() + 1);
+    // The flood goes on until the members have shown they got through (bounded: 30 s or
+    // a million requests).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let mut drains = Vec::new();
+    for mut flooder in flooders {
+        let stopped = stopped.clone();
+        drains.push(tokio::spawn(async move {
+            let (mut served, mut limited) = (0u64, 0u64);
+            let until = Instant::now() + Duration::from_secs(30);
+            for id in 1..=1_000_000u64 {
+                if Instant::now() > until || stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                match call(&mut flooder, id, Request::ClusterInfo).await {
+                    Ok(Response::ClusterInfo(_)) => served += 1,
+                    Ok(_) => limited += 1,
+                    Err(_) => break,
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (served, limited)
+        }));
+    }
+    // Let the buckets drain before the members come back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Members 2 and 3 restart and must reconnect to member 1 through all this.
+    for id in [2, 3] {
+        cluster.kill(id);
+        cluster.spawn(id, false)?;
+    }
+    eventually(Duration::from_secs(20), "members 2 and 3 know a leader", || async {
+        Ok(cluster.info(2).await?.leader_id.is_some() && cluster.info(3).await?.leader_id.is_some())
+    })
+    .await?;
+    let now = peerchain::unix_ms();
+    let mut want = std::collections::BTreeSet::new();
+    for id in [2u64, 3] {
+        let addr = format!("127.65.0.{id}:1");
+        let rec = NodeIdentity::generate().sign_record(NETWORK, &addr, now, now + 60_000);
+        cluster.client_of(id).register(rec).await?;
+        want.insert(addr);
+    }
+    eventually(Duration::from_secs(10), "member 1 has both writes", || {
+        support::holds_all(&cluster, 1, &want)
+    })
+    .await?;
+    // A client on another /24 is served as usual.
+    let mut bystander = framed_from(source(10, 1), &member).await?;
+    let reply = call(&mut bystander, 1, Request::ClusterInfo).await?;
+    ensure!(matches!(reply, Response::ClusterInfo(_)), "{reply:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut served, mut limited) = (0, 0);
+    for d in drains {
+        let (s, l) = d.await?;
+        served += s;
+        limited += l;
+    }
+    println!("the strangers' request flood: {served} served, {limited} rate limited");
+    ensure!(limited > 0, "the flood did drain the buckets");
+    // The members' own handshakes were never refused.
+    let members_refused = cluster
+        .log(1)
+        .lines()
+        .filter(|l| l.contains("refusing request") && l.contains("source=127.0.0.1 "))
+        .count();
+    ensure!(members_refused == 0, "member 1 refused 127.0.0.1's requests");
+    drop(held);
+    Ok(())
+}
