@@ -568,8 +568,7 @@ async fn strangers_on_the_members_own_subnet_do_not_cut_the_members_off() -> Res
     println!("the strangers' request flood: {served} served, {limited} rate limited");
     ensure!(limited > 0, "the flood did drain the buckets");
     // The members' own handshakes were never refused.
-    let members_refused = cluster
-        .log(1)
+    let members_refused = support::abuse::plain_log(&cluster, 1)
         .lines()
         .filter(|l| l.contains("refusing request") && l.contains("source=127.0.0.1 "))
         .count();

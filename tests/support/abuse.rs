@@ -80,9 +80,28 @@ pub fn decode_all(bytes: &[u8]) -> Result<Vec<Envelope<Response>>> {
 
 /// Log lines of member `id` that contain `needle`.
 pub fn log_lines(cluster: &Cluster, id: u64, needle: &str) -> usize {
-    cluster
-        .log(id)
+    plain_log(cluster, id)
         .lines()
         .filter(|l| l.contains(needle))
         .count()
+}
+
+/// Member `id`'s log without the terminal colour codes tracing puts around fields.
+pub fn plain_log(cluster: &Cluster, id: u64) -> String {
+    let log = cluster.log(id);
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
