@@ -90,7 +90,10 @@ async fn legacy_registrations_from_one_ip_and_one_subnet_stop_at_their_quota() -
     let log_before = applied(cluster.info(1).await?);
     let started = Instant::now();
     let tally = legacy_registers(attacker, &member, 25, addresses).await?;
-    println!("50,000 REGISTERs from {attacker} in {:?}: {tally:?}", started.elapsed());
+    println!(
+        "50,000 REGISTERs from {attacker} in {:?}: {tally:?}",
+        started.elapsed()
+    );
     // Once the member's own state shows the source at its quota, it refuses without
     // proposing: the refusals cost no Raft log entries.
     let log_entries = applied(cluster.info(1).await?) - log_before;
@@ -99,7 +102,10 @@ async fn legacy_registrations_from_one_ip_and_one_subnet_stop_at_their_quota() -
     let stored = count(&tally, "Peer registered successfully");
     let refused = count(&tally, "Error: quota exceeded: 127.9.9.1 already");
     ensure!(stored == 16, "stored {stored}, expected the quota of 16");
-    ensure!(stored + refused == 50_000, "every other line says why: {tally:?}");
+    ensure!(
+        stored + refused == 50_000,
+        "every other line says why: {tally:?}"
+    );
 
     // Neighbours in the same /24 share its 64; another /24 is not affected.
     let (mut neighbours, mut subnet_refusals) = (0, 0);
@@ -114,10 +120,19 @@ async fn legacy_registrations_from_one_ip_and_one_subnet_stop_at_their_quota() -
             "127.9.9.{host}: {t:?}"
         );
     }
-    ensure!(subnet_refusals >= 20, "the last neighbour meets the /24's quota");
-    ensure!(neighbours == 48, "the /24 holds 64 in all, got 16 + {neighbours}");
+    ensure!(
+        subnet_refusals >= 20,
+        "the last neighbour meets the /24's quota"
+    );
+    ensure!(
+        neighbours == 48,
+        "the /24 holds 64 in all, got 16 + {neighbours}"
+    );
     let other = legacy_registers(source(10, 1), &member, 1, vec!["10.201.0.1:7000".into()]).await?;
-    ensure!(count(&other, "Peer registered successfully") == 1, "{other:?}");
+    ensure!(
+        count(&other, "Peer registered successfully") == 1,
+        "{other:?}"
+    );
 
     // Every replica holds exactly what the quota allowed.
     for id in 1..=3 {
@@ -135,10 +150,16 @@ async fn legacy_registrations_from_one_ip_and_one_subnet_stop_at_their_quota() -
     tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await??;
     ensure!(line.starts_with("Peer removed successfully"), "{line:?}");
     let again = legacy_registers(attacker, &member, 1, vec!["10.202.0.1:7000".into()]).await?;
-    ensure!(count(&again, "Peer registered successfully") == 1, "{again:?}");
+    ensure!(
+        count(&again, "Peer registered successfully") == 1,
+        "{again:?}"
+    );
     let lines = log_lines(&cluster, 1, "refusing legacy register");
     println!("member 1 logged {lines} 'refusing legacy register' lines");
-    ensure!(lines <= 10, "refusals are logged once per source per interval: {lines}");
+    ensure!(
+        lines <= 10,
+        "refusals are logged once per source per interval: {lines}"
+    );
     Ok(())
 }
 
@@ -186,7 +207,11 @@ async fn an_idle_connection_flood_from_one_ip_takes_only_its_quota() -> Result<(
         started.elapsed(),
         refusals.len()
     );
-    ensure!(open.len() == 32, "the per-IP quota is 32, {} open", open.len());
+    ensure!(
+        open.len() == 32,
+        "the per-IP quota is 32, {} open",
+        open.len()
+    );
     ensure!(
         refusals.len() > 4_000 && refusals[0].contains("--max-connections-per-ip"),
         "refused connections are told why: {} refusals, e.g. {:?}",
@@ -212,7 +237,10 @@ async fn an_idle_connection_flood_from_one_ip_takes_only_its_quota() -> Result<(
     let rec = NodeIdentity::generate().sign_record(NETWORK, "127.62.0.1:1", now, now + 60_000);
     let t = Instant::now();
     cluster.client_of(1).register(rec).await?;
-    println!("a write through member 1 during the flood: {:?}", t.elapsed());
+    println!(
+        "a write through member 1 during the flood: {:?}",
+        t.elapsed()
+    );
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let lines = log_lines(&cluster, 1, "refus");
@@ -251,7 +279,9 @@ async fn members_have_reserved_slots_when_strangers_fill_the_client_slots() -> R
     let (open, refusals) = flood(source(9, 1), &member, 1).await?;
     ensure!(open.is_empty(), "another stranger finds the slots full");
     ensure!(
-        refusals.iter().any(|r| r.contains("limit of 40 client connections")),
+        refusals
+            .iter()
+            .any(|r| r.contains("limit of 40 client connections")),
         "{refusals:?}"
     );
 
@@ -270,9 +300,14 @@ async fn members_have_reserved_slots_when_strangers_fill_the_client_slots() -> R
         cluster.spawn(id, false)?;
     }
     // (Member 1 answers only authenticated connections from 127.0.0.1 now, so ask 2 and 3.)
-    eventually(Duration::from_secs(20), "members 2 and 3 know a leader", || async {
-        Ok(cluster.info(2).await?.leader_id.is_some() && cluster.info(3).await?.leader_id.is_some())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "members 2 and 3 know a leader",
+        || async {
+            Ok(cluster.info(2).await?.leader_id.is_some()
+                && cluster.info(3).await?.leader_id.is_some())
+        },
+    )
     .await?;
     let now = peerchain::unix_ms();
     let mut want = std::collections::BTreeSet::new();
@@ -293,7 +328,10 @@ async fn members_have_reserved_slots_when_strangers_fill_the_client_slots() -> R
     let mut buf = Vec::new();
     let t = Instant::now();
     tokio::time::timeout(Duration::from_secs(6), s.read_to_end(&mut buf)).await??;
-    println!("an unauthenticated connection in a reserved slot closed after {:?}", t.elapsed());
+    println!(
+        "an unauthenticated connection in a reserved slot closed after {:?}",
+        t.elapsed()
+    );
     ensure!(t.elapsed() < Duration::from_secs(5));
     let reserved = log_lines(&cluster, 1, "admitted into a reserved slot");
     println!("member 1 admitted {reserved} member connections into reserved slots");
@@ -347,7 +385,10 @@ async fn half_sent_frames_do_not_hold_the_members_memory() -> Result<()> {
     }
     let during = support::rss_kib(pid);
     println!("1 MiB frames: member RSS {before} KiB before, {during} KiB after 400 × 1 MiB");
-    ensure!(refused == 400, "every oversized frame is refused: {refused}");
+    ensure!(
+        refused == 400,
+        "every oversized frame is refused: {refused}"
+    );
     ensure!(during < 100 * 1024, "RSS {during} KiB");
 
     // Partial frames under the 64 KiB limit: each connection holds 60 KiB, the budget
@@ -383,7 +424,10 @@ async fn half_sent_frames_do_not_hold_the_members_memory() -> Result<()> {
         "60 KiB partial frames: {held} held, {over_budget} closed over budget; RSS {during} KiB"
     );
     ensure!(during < 100 * 1024, "RSS {during} KiB");
-    ensure!(held + over_budget == 400 && over_budget > 0 && held >= 100, "{held}/{over_budget}");
+    ensure!(
+        held + over_budget == 400 && over_budget > 0 && held >= 100,
+        "{held}/{over_budget}"
+    );
     // The seed's protocol: 60 KiB of a line with no end, from 400 other connections. The
     // same budget holds them.
     drop(conns);
@@ -410,9 +454,14 @@ async fn half_sent_frames_do_not_hold_the_members_memory() -> Result<()> {
             Ok(_) => {}
         }
     }
-    println!("60 KiB partial lines: {held} held, {over_budget} closed over budget; RSS {during} KiB");
+    println!(
+        "60 KiB partial lines: {held} held, {over_budget} closed over budget; RSS {during} KiB"
+    );
     ensure!(during < 100 * 1024, "RSS {during} KiB");
-    ensure!(held + over_budget == 400 && over_budget > 0 && held >= 100, "{held}/{over_budget}");
+    ensure!(
+        held + over_budget == 400 && over_budget > 0 && held >= 100,
+        "{held}/{over_budget}"
+    );
     drop(conns);
 
     // Meanwhile an ordinary client is served.
@@ -454,13 +503,19 @@ async fn a_request_flood_is_rate_limited_while_another_ip_is_served() -> Result<
         }
         // The bystander on another /24 is served every round.
         let reply = call(&mut bystander, round + 1, Request::ClusterInfo).await?;
-        ensure!(matches!(reply, Response::ClusterInfo(_)), "round {round}: {reply:?}");
+        ensure!(
+            matches!(reply, Response::ClusterInfo(_)),
+            "round {round}: {reply:?}"
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     println!("1,000 requests in {secs:.2} s from one IP: {served} served, {limited} rate limited");
     // A bucket of 100 (2 s of 50/s), refilled at 50/s.
     let allowed = 100.0 + 50.0 * secs + 5.0;
-    ensure!(f64::from(served) <= allowed, "{served} served, at most {allowed:.0} allowed");
+    ensure!(
+        f64::from(served) <= allowed,
+        "{served} served, at most {allowed:.0} allowed"
+    );
     ensure!(served >= 100 && limited > 0, "{served}/{limited}");
     // The seed's protocol is limited by the same buckets.
     let mut s = connect_from(source(9, 1), &member).await?;
@@ -505,7 +560,10 @@ async fn strangers_on_the_members_own_subnet_do_not_cut_the_members_off() -> Res
         }
         held.extend(open);
     }
-    println!("strangers on 127.0.0.0/24 hold {} connections to member 1", held.len() + 1);
+    println!(
+        "strangers on 127.0.0.0/24 hold {} connections to member 1",
+        held.len() + 1
+    );
     // The flood goes on until the members have shown they got through (bounded: 30 s or
     // a million requests).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -538,9 +596,14 @@ async fn strangers_on_the_members_own_subnet_do_not_cut_the_members_off() -> Res
         cluster.kill(id);
         cluster.spawn(id, false)?;
     }
-    eventually(Duration::from_secs(20), "members 2 and 3 know a leader", || async {
-        Ok(cluster.info(2).await?.leader_id.is_some() && cluster.info(3).await?.leader_id.is_some())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "members 2 and 3 know a leader",
+        || async {
+            Ok(cluster.info(2).await?.leader_id.is_some()
+                && cluster.info(3).await?.leader_id.is_some())
+        },
+    )
     .await?;
     let now = peerchain::unix_ms();
     let mut want = std::collections::BTreeSet::new();
@@ -572,7 +635,10 @@ async fn strangers_on_the_members_own_subnet_do_not_cut_the_members_off() -> Res
         .lines()
         .filter(|l| l.contains("refusing request") && l.contains("source=127.0.0.1 "))
         .count();
-    ensure!(members_refused == 0, "member 1 refused 127.0.0.1's requests");
+    ensure!(
+        members_refused == 0,
+        "member 1 refused 127.0.0.1's requests"
+    );
     drop(held);
     Ok(())
 }

@@ -89,7 +89,10 @@ impl QuotaArgs {
             }
         };
         set(self.max_connections_per_ip, &mut q.connections_per_ip);
-        set(self.max_connections_per_subnet, &mut q.connections_per_subnet);
+        set(
+            self.max_connections_per_subnet,
+            &mut q.connections_per_subnet,
+        );
         set(self.requests_per_sec_per_ip, &mut q.requests_per_sec_per_ip);
         set(
             self.requests_per_sec_per_subnet,

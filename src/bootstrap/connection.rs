@@ -97,9 +97,7 @@ impl Connection {
         let (rd, wr) = stream.into_split();
         // Replies may be as large as the frame limit; requests only once authenticated.
         let max_frame = member.config.max_frame_length;
-        let budget = member.quotas.frame_budget.clone();
-        let codec = ReqCodec::new(PREAUTH_MAX_FRAME.min(max_frame));
-        let mut reader = FramedRead::new(rd, BudgetedDecoder::new(codec, budget));
+        let mut reader = preauth_reader(rd, &member);
         let (tx, rx) = mpsc::channel::<Envelope<Response>>(MAX_IN_FLIGHT_PER_CONNECTION);
         let writer = tokio::spawn(write_replies(
             FramedWrite::new(wr, ReqCodec::new(max_frame)),
@@ -133,14 +131,10 @@ impl Connection {
                 }
             };
             let Envelope { id, body } = env;
-            // A member's handshake never waits on its neighbours' buckets: strangers on its
-            // /24 must not be able to lock it out of the cluster.
-            let handshake = matches!(body, Request::AuthHello { .. } | Request::AuthProof { .. });
-            if !handler.is_authenticated() && !(handshake && from_member) {
-                if let Err(refusal) = member.quotas.requests.check(peer.ip()) {
-                    member.quotas.refusals.refused(peer.ip(), "request", &refusal);
-                    let e = ErrorReply::new(ErrorCode::Unavailable, refusal.to_string());
-                    if tx.send(Envelope { id, body: Response::Error(e) }).await.is_err() {
+            if !handler.is_authenticated() {
+                if let Some(e) = rate_refusal(&member, peer, from_member, &body) {
+                    let body = Response::Error(e);
+                    if tx.send(Envelope { id, body }).await.is_err() {
                         break;
                     }
                     continue;
@@ -195,6 +189,40 @@ impl Connection {
         drop(tx);
         let _ = writer.await;
     }
+}
+
+/// Reads requests of at most [`PREAUTH_MAX_FRAME`] bytes, partial ones charged to the
+/// member's budget, until the connection authenticates.
+fn preauth_reader(
+    rd: tokio::net::tcp::OwnedReadHalf,
+    member: &Member,
+) -> FramedRead<tokio::net::tcp::OwnedReadHalf, BudgetedDecoder<ReqCodec>> {
+    let codec = ReqCodec::new(PREAUTH_MAX_FRAME.min(member.config.max_frame_length));
+    FramedRead::new(
+        rd,
+        BudgetedDecoder::new(codec, member.quotas.frame_budget.clone()),
+    )
+}
+
+/// The refusal of a request on an unauthenticated connection whose source's buckets are
+/// empty, if they are. A member's handshake is never refused: strangers on its /24 must not
+/// be able to lock it out of the cluster by draining the subnet's bucket.
+fn rate_refusal(
+    member: &Member,
+    peer: SocketAddr,
+    from_member: bool,
+    body: &Request,
+) -> Option<ErrorReply> {
+    let handshake = matches!(body, Request::AuthHello { .. } | Request::AuthProof { .. });
+    if handshake && from_member {
+        return None;
+    }
+    let refusal = member.quotas.requests.check(peer.ip()).err()?;
+    member
+        .quotas
+        .refusals
+        .refused(peer.ip(), "request", &refusal);
+    Some(ErrorReply::new(ErrorCode::Unavailable, refusal.to_string()))
 }
 
 fn decode_reply(e: &DecodeError) -> ErrorReply {

@@ -220,7 +220,10 @@ mod tests {
         let _a3 = q.admit(ip("10.0.0.3"), false).expect("freed");
         let mut others = Vec::new();
         for i in 0..7 {
-            others.push(q.admit(ip(&format!("10.0.{}.1", i + 1)), false).expect("room"));
+            others.push(
+                q.admit(ip(&format!("10.0.{}.1", i + 1)), false)
+                    .expect("room"),
+            );
         }
         assert!(matches!(
             q.admit(ip("10.9.9.9"), false),

@@ -78,7 +78,10 @@ pub async fn serve(
             ),
             Ok(Ok(_)) => match member.quotas.requests.check(peer.ip()) {
                 Err(refusal) => {
-                    member.quotas.refusals.refused(peer.ip(), "request", &refusal);
+                    member
+                        .quotas
+                        .refusals
+                        .refused(peer.ip(), "request", &refusal);
                     (format!("Error: {refusal}"), true)
                 }
                 Ok(()) => match serde_json::from_slice::<LegacyRequest>(&line) {
@@ -144,7 +147,10 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
             }
             if req.kind == "REGISTER" {
                 if let Some(refusal) = quota_precheck(member, &req.payload, &source_ip).await {
-                    member.quotas.refusals.refused(peer.ip(), "legacy register", &refusal);
+                    member
+                        .quotas
+                        .refusals
+                        .refused(peer.ip(), "legacy register", &refusal);
                     return (format!("Error: {refusal}"), true);
                 }
                 let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
@@ -170,7 +176,10 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::NotFound => NOT_FOUND.to_string(),
         // The legacy-records quota: refused, and worth retrying only later.
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::Unavailable => {
-            member.quotas.refusals.refused(peer.ip(), "legacy register", &e.message);
+            member
+                .quotas
+                .refusals
+                .refused(peer.ip(), "legacy register", &e.message);
             format!("Error: {}", e.message)
         }
         Ok(CommandOutcome::Refused(e)) => e.message,
@@ -184,9 +193,10 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
 /// (see `RegistryDb::legacy_quota_refusal`); a read error leaves the decision to the registry.
 async fn quota_precheck(member: &Arc<Member>, address: &str, source_ip: &str) -> Option<String> {
     let limits = member.config.quotas.legacy_limits();
-    let check = member
-        .registry
-        .legacy_quota_refusal(address.to_string(), source_ip.to_string(), limits);
+    let check =
+        member
+            .registry
+            .legacy_quota_refusal(address.to_string(), source_ip.to_string(), limits);
     check.await.ok().flatten().map(|e| e.message)
 }
 

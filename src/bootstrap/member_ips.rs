@@ -105,7 +105,10 @@ mod tests {
             .await;
         assert!(ips.contains("127.0.0.7".parse().expect("ip")));
         assert!(ips.contains("::ffff:127.0.0.7".parse().expect("ip")));
-        assert!(ips.contains("127.0.0.1".parse().expect("ip")) || ips.contains("::1".parse().expect("ip")));
+        assert!(
+            ips.contains("127.0.0.1".parse().expect("ip"))
+                || ips.contains("::1".parse().expect("ip"))
+        );
         assert!(!ips.contains("127.9.9.9".parse().expect("ip")));
     }
 }

@@ -109,7 +109,10 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let passed = (0..100).filter(|_| q.check(a).is_ok()).count();
         assert!((10..=11).contains(&passed), "{passed} passed");
-        assert!(matches!(q.check(a), Err(RateRefusal::PerIp { rate: 5, .. })));
+        assert!(matches!(
+            q.check(a),
+            Err(RateRefusal::PerIp { rate: 5, .. })
+        ));
         assert!(q.check("10.0.0.2".parse().expect("ip")).is_ok());
     }
 

@@ -26,8 +26,7 @@ pub const LEGACY_BY_SOURCE: TableDefinition<&str, u64> = TableDefinition::new("l
 /// source subnet ([`SourceSubnet`] as text) → legacy records held.
 pub const LEGACY_BY_SUBNET: TableDefinition<&str, u64> = TableDefinition::new("legacy_by_subnet");
 /// `"counted"` → 1 once the two count tables cover every stored legacy record.
-pub const LEGACY_QUOTA_META: TableDefinition<&str, u64> =
-    TableDefinition::new("legacy_quota_meta");
+pub const LEGACY_QUOTA_META: TableDefinition<&str, u64> = TableDefinition::new("legacy_quota_meta");
 const COUNTED: &str = "counted";
 
 /// The most legacy records one source may hold, as the proposing member was configured.
@@ -55,10 +54,16 @@ impl<'t> LegacyQuota<'t> {
     /// Storage errors, or a stored entry that does not decode.
     pub fn open(txn: &'t WriteTransaction) -> Result<Self, RegistryError> {
         let mut quota = Self {
-            by_source: txn.open_table(LEGACY_BY_SOURCE).map_err(RegistryError::db)?,
-            by_subnet: txn.open_table(LEGACY_BY_SUBNET).map_err(RegistryError::db)?,
+            by_source: txn
+                .open_table(LEGACY_BY_SOURCE)
+                .map_err(RegistryError::db)?,
+            by_subnet: txn
+                .open_table(LEGACY_BY_SUBNET)
+                .map_err(RegistryError::db)?,
         };
-        let mut meta = txn.open_table(LEGACY_QUOTA_META).map_err(RegistryError::db)?;
+        let mut meta = txn
+            .open_table(LEGACY_QUOTA_META)
+            .map_err(RegistryError::db)?;
         if meta.get(COUNTED).map_err(RegistryError::db)?.is_none() {
             quota.recount(txn)?;
             meta.insert(COUNTED, 1).map_err(RegistryError::db)?;
@@ -68,8 +73,12 @@ impl<'t> LegacyQuota<'t> {
 
     /// Counts every legacy record in `peers` from scratch.
     fn recount(&mut self, txn: &WriteTransaction) -> Result<(), RegistryError> {
-        self.by_source.retain(|_, _| false).map_err(RegistryError::db)?;
-        self.by_subnet.retain(|_, _| false).map_err(RegistryError::db)?;
+        self.by_source
+            .retain(|_, _| false)
+            .map_err(RegistryError::db)?;
+        self.by_subnet
+            .retain(|_, _| false)
+            .map_err(RegistryError::db)?;
         let peers = txn.open_table(PEERS).map_err(RegistryError::db)?;
         for item in peers.iter().map_err(RegistryError::db)? {
             let (key, value) = item.map_err(RegistryError::db)?;
@@ -97,7 +106,10 @@ impl<'t> LegacyQuota<'t> {
     /// Storage errors.
     pub fn held(&self, source_ip: &str) -> Result<(u64, u64), RegistryError> {
         let subnet = SourceSubnet::key_of(source_ip);
-        Ok((get(&self.by_source, source_ip)?, get(&self.by_subnet, &subnet)?))
+        Ok((
+            get(&self.by_source, source_ip)?,
+            get(&self.by_subnet, &subnet)?,
+        ))
     }
 
     /// Why `source_ip` may not store one more legacy record under `limits`, if it may not.
@@ -146,7 +158,10 @@ impl RegistryDb {
             let current = db.current()?;
             let txn = current.begin_read().map_err(RegistryError::db)?;
             let count = |def: TableDefinition<&str, u64>, key: &str| match txn.open_table(def) {
-                Ok(t) => Ok(t.get(key).map_err(RegistryError::db)?.map_or(0, |v| v.value())),
+                Ok(t) => Ok(t
+                    .get(key)
+                    .map_err(RegistryError::db)?
+                    .map_or(0, |v| v.value())),
                 Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
                 Err(e) => Err(RegistryError::db(e)),
             };

@@ -5,8 +5,8 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT};
 use super::legacy_quota::{LegacyLimits, LegacyQuota};
+use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT};
 use super::slot_index::SlotIndex;
 use super::tombstones::{Tombstone, Tombstones};
 use super::{

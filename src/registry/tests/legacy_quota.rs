@@ -19,7 +19,10 @@ fn legacy(addr: &str, ip: &str, expires: u64, per_ip: u32, per_subnet: u32) -> R
 
 fn held(f: &Fixture, ip: &str) -> (u64, u64) {
     let txn = f.begin_write();
-    let out = LegacyQuota::open(&txn).expect("open").held(ip).expect("held");
+    let out = LegacyQuota::open(&txn)
+        .expect("open")
+        .held(ip)
+        .expect("held");
     txn.abort().expect("abort");
     out
 }
@@ -45,7 +48,10 @@ fn an_ip_and_a_subnet_hold_at_most_their_limit_and_refreshes_do_not_count() {
         assert_eq!(out, CommandOutcome::Registered { replaced: false });
     }
     let refused = f.apply(0, legacy("n2:1", "10.0.0.2", 1_000, 3, 5));
-    assert!(format!("{refused:?}").contains("10.0.0.0/24"), "{refused:?}");
+    assert!(
+        format!("{refused:?}").contains("10.0.0.0/24"),
+        "{refused:?}"
+    );
     // Another /24 is not affected, nor is a command without limits (logged before quotas).
     let out = f.apply(0, legacy("o:1", "10.0.1.1", 1_000, 3, 5));
     assert_eq!(out, CommandOutcome::Registered { replaced: false });
