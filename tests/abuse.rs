@@ -101,11 +101,18 @@ async fn legacy_registrations_from_one_ip_and_one_subnet_stop_at_their_quota() -
     ensure!(log_entries < 500, "{log_entries} log entries");
     let stored = count(&tally, "Peer registered successfully");
     let refused = count(&tally, "Error: quota exceeded: 127.9.9.1 already");
+    // Under load (other tests on the same two cores) an election may interrupt the flood;
+    // those lines are the transient Raft errors, and the quota still holds.
+    let transient = count(&tally, "Error: no leader") + count(&tally, "Error: this member is no");
     ensure!(stored == 16, "stored {stored}, expected the quota of 16");
+    ensure!(refused > 40_000, "most lines name the quota: {tally:?}");
     ensure!(
-        stored + refused == 50_000,
+        stored + refused + transient == 50_000,
         "every other line says why: {tally:?}"
     );
+
+    // (The flood may have cost the leader its heartbeats on a busy machine.)
+    cluster.wait_leader(Duration::from_secs(20)).await?;
 
     // Neighbours in the same /24 share its 64; another /24 is not affected.
     let (mut neighbours, mut subnet_refusals) = (0, 0);
