@@ -98,3 +98,40 @@ fn a_registry_without_counts_is_counted_when_opened() {
     let txn = f.db.begin_read().expect("read");
     assert!(txn.open_table(LEGACY_QUOTA_META).is_ok());
 }
+
+#[test]
+fn a_snapshot_install_rebuilds_the_same_counts() {
+    let f = Fixture::new();
+    for i in 0..5 {
+        f.apply(0, legacy(&format!("a{i}:1"), "10.0.0.1", 1_000, 0, 0));
+        f.apply(0, legacy(&format!("b{i}:1"), "10.0.0.2", 1_000, 0, 0));
+    }
+    let copy = f.rebuilt_from_snapshot();
+    for ip in ["10.0.0.1", "10.0.0.2", "10.0.9.9"] {
+        assert_eq!(held(&copy, ip), held(&f, ip), "{ip}");
+    }
+    assert_eq!(held(&copy, "10.0.0.1"), (5, 10));
+    // And the copy refuses what the original refuses.
+    let over = legacy("c:1", "10.0.0.1", 1_000, 5, 0);
+    assert_eq!(
+        code(&copy.apply(0, over.clone())),
+        Some(ErrorCode::Unavailable)
+    );
+    assert_eq!(code(&f.apply(0, over)), Some(ErrorCode::Unavailable));
+}
+
+#[test]
+fn a_signed_record_taking_a_legacy_address_frees_its_place() {
+    let f = Fixture::new();
+    f.apply(0, legacy("h:1", "10.0.0.1", 1_000, 1, 0));
+    assert_eq!(held(&f, "10.0.0.1"), (1, 1));
+    let id = crate::record::NodeIdentity::generate();
+    let signed = RegistryCommand::Register(id.sign_record(super::NET, "h:1", 1, 1_000));
+    assert_eq!(
+        f.apply(0, signed),
+        CommandOutcome::Registered { replaced: true }
+    );
+    assert_eq!(held(&f, "10.0.0.1"), (0, 0));
+    let out = f.apply(0, legacy("g:1", "10.0.0.1", 1_000, 1, 0));
+    assert_eq!(out, CommandOutcome::Registered { replaced: false });
+}
