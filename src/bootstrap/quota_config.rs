@@ -30,6 +30,25 @@ pub const DEFAULT_MEMBER_RESERVED_CONNECTIONS: u32 = 64;
 /// Bytes all unauthenticated connections together may hold in incomplete frames.
 pub const DEFAULT_INCOMPLETE_FRAME_BUDGET: u64 = 32 * 1024 * 1024;
 
+/// The `peerchain bootstrap` flags that lift every per-source limit. Whatever sends all its
+/// traffic from one address (the devnet, `peerchain bench`, the test harness, a docker
+/// deployment reached through its gateway) passes these; the member-reserved slots and the
+/// incomplete-frame budget stay as they are.
+pub const NO_CLIENT_QUOTA_FLAGS: &[&str] = &[
+    "--max-connections-per-ip",
+    "0",
+    "--max-connections-per-subnet",
+    "0",
+    "--requests-per-sec-per-ip",
+    "0",
+    "--requests-per-sec-per-subnet",
+    "0",
+    "--legacy-records-per-ip",
+    "0",
+    "--legacy-records-per-subnet",
+    "0",
+];
+
 /// Per-source limits on clients. `0` disables a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -34,21 +34,6 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 const RESTART_GRACE: Duration = Duration::from_secs(5);
 /// How long processes get to stop when the devnet stops.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Flags that lift the per-source client quotas of the devnet's members (`0` = no limit).
-const DEVNET_UNLIMITED_QUOTAS: &[&str] = &[
-    "--max-connections-per-ip",
-    "0",
-    "--max-connections-per-subnet",
-    "0",
-    "--requests-per-sec-per-ip",
-    "0",
-    "--requests-per-sec-per-subnet",
-    "0",
-    "--legacy-records-per-ip",
-    "0",
-    "--legacy-records-per-subnet",
-    "0",
-];
 
 /// Why the devnet failed.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +81,7 @@ pub async fn run(
         ];
         // Everything of a devnet runs on 127.0.0.1: the per-source quotas (meant for the
         // Internet) would treat it as one very busy client.
-        for flag in DEVNET_UNLIMITED_QUOTAS {
+        for flag in crate::bootstrap::quota_config::NO_CLIENT_QUOTA_FLAGS {
             args.push((*flag).to_string());
         }
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;

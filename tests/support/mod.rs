@@ -28,20 +28,8 @@ pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
 /// Flags that lift the per-source client quotas: the tests, benchmarks and checkers register
 /// thousands of records from 127.0.0.1, which the defaults (meant for the Internet) refuse.
 /// Tests of the quotas themselves start members with `client_quotas = true` instead.
-pub const NO_CLIENT_QUOTAS: &[&str] = &[
-    "--max-connections-per-ip",
-    "0",
-    "--max-connections-per-subnet",
-    "0",
-    "--requests-per-sec-per-ip",
-    "0",
-    "--requests-per-sec-per-subnet",
-    "0",
-    "--legacy-records-per-ip",
-    "0",
-    "--legacy-records-per-subnet",
-    "0",
-];
+pub const NO_CLIENT_QUOTAS: &[&str] = peerchain::bootstrap::quota_config::NO_CLIENT_QUOTA_FLAGS;
+
 pub const NETWORK: &str = "peerchain-devnet";
 
 /// The built binary under test.
