@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use peerchain::wire::{Envelope, FrameCodec, Request, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::codec::Framed;
 
@@ -104,4 +105,52 @@ pub fn plain_log(cluster: &Cluster, id: u64) -> String {
         }
     }
     out
+}
+
+/// Opens up to `n` connections from `from` to `member`, one after another; returns the
+/// ones still open after the member had a moment to refuse, and the refusal texts seen.
+pub async fn flood(from: IpAddr, member: &str, n: usize) -> Result<(Vec<TcpStream>, Vec<String>)> {
+    let mut streams = Vec::new();
+    for i in 0..n {
+        match connect_from(from, member).await {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                println!("stopped at {i} connections: {e}");
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut open, mut refusals) = (Vec::new(), Vec::new());
+    for mut s in streams {
+        let mut buf = Vec::new();
+        match tokio::time::timeout(Duration::from_millis(2), s.read_to_end(&mut buf)).await {
+            Err(_) => open.push(s),
+            Ok(_) => {
+                for env in decode_all(&buf).unwrap_or_default() {
+                    if let Response::Error(e) = env.body {
+                        refusals.push(e.message);
+                    }
+                }
+            }
+        }
+    }
+    Ok((open, refusals))
+}
+
+/// Opens connections from `127.9.<subnet>.x` until member 1 refuses one, each holding one
+/// byte of a frame; adds them to `held`.
+pub async fn fill(held: &mut Vec<TcpStream>, member: &str, subnet: u8) -> Result<()> {
+    for host in 1..=10 {
+        let (mut open, _) = flood(source(subnet, host), member, 32).await?;
+        for s in &mut open {
+            s.write_all(&[0]).await?;
+        }
+        let full = open.len() < 32;
+        held.extend(open);
+        if full {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("member 1 never filled up")
 }
