@@ -8,7 +8,6 @@
 //! enforces that, [`Admission::Reserved`]).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -173,15 +172,6 @@ fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.quota.release(self.ip, self.reserved);
-    }
-}
-
-impl fmt::Display for Admission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Client(_) => f.write_str("client"),
-            Self::Reserved(_) => f.write_str("reserved for members"),
-        }
     }
 }
 
