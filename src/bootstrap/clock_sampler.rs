@@ -109,7 +109,11 @@ impl ClockSampler {
         if self.had_cluster_time != Some(known) {
             let (fresh, voters) = clock.coverage();
             if known {
-                tracing::info!(fresh, voters, "cluster time known: majority of voter clocks read");
+                tracing::info!(
+                    fresh,
+                    voters,
+                    "cluster time known: majority of voter clocks read"
+                );
             } else if self.had_cluster_time.is_some() {
                 tracing::warn!(
                     fresh,
@@ -142,11 +146,16 @@ impl ClockSampler {
                 "clock of member {} is {:.1} s {direction} cluster time (the median of the \
                  voters' clocks); cluster time, not this clock, decides expiry",
                 m.id,
-                skew as f64 / 1000.0
+                skew.unsigned_abs() as f64 / 1000.0
             );
             self.logged_skew.insert(m.id, Some(skew));
         } else if !now_skewed && last.is_some() {
-            tracing::info!(member = m.id, skew_ms = skew, "clock of member {} agrees with cluster time again", m.id);
+            tracing::info!(
+                member = m.id,
+                skew_ms = skew,
+                "clock of member {} agrees with cluster time again",
+                m.id
+            );
             self.logged_skew.insert(m.id, None);
         }
     }

@@ -276,7 +276,10 @@ mod tests {
     #[test]
     fn a_learner_does_not_vote_on_cluster_time() {
         assert_eq!(cluster_time(T + HOUR, false, &[T, T + 4], 3), Some(T));
-        assert_eq!(cluster_time(T + HOUR, false, &[T, T + 4, T + 8], 3), Some(T + 4));
+        assert_eq!(
+            cluster_time(T + HOUR, false, &[T, T + 4, T + 8], 3),
+            Some(T + 4)
+        );
     }
 
     #[test]

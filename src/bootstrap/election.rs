@@ -72,7 +72,10 @@ async fn campaign(m: &Arc<Member>) -> Result<Response, ErrorReply> {
     let deadline = Instant::now() + ELECT_TIMEOUT;
     loop {
         if m.is_leader() {
-            tracing::info!(member = m.id(), "leading after an operator's election request");
+            tracing::info!(
+                member = m.id(),
+                "leading after an operator's election request"
+            );
             return Ok(Response::Done);
         }
         if Instant::now() >= deadline {

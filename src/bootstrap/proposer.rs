@@ -103,14 +103,13 @@ async fn run(
             let (commands, replies): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let n = commands.len();
-            let result =
-                match tokio::time::timeout(WRITE_TIMEOUT, submit(&links, commands)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ErrorReply::new(
-                        ErrorCode::Unavailable,
-                        format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
-                    )),
-                };
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, submit(&links, commands)).await {
+                Ok(r) => r,
+                Err(_) => Err(ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
+                )),
+            };
             match result {
                 Ok(outcomes) if outcomes.len() == n => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
