@@ -382,3 +382,117 @@ async fn records_expire_on_time_when_clocks_agree() -> Result<()> {
     );
     Ok(())
 }
+
+/// libfaketime itself, for a clock changed while the member runs (`faketime` fixes the
+/// offset at start); panics with the install hint if missing.
+fn libfaketime() -> String {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ];
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketimeMT.so.1 is required by tests/clock_skew.rs (looked in {candidates:?}): \
+                 apt-get install -y faketime"
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_clock_jumps_an_hour_while_it_leads_expires_nothing() -> Result<()> {
+    let mut cluster = Cluster::start(3, &[]).await?;
+    let long = register(&cluster, 1, 1, LONG_LIVED, HOUR_MS).await?;
+    all_hold(&cluster, &long).await?;
+    // Member 3's clock offset is read from a file (re-read every second), so it can jump
+    // while the member runs and leads with readings of the others already taken.
+    let offset_file = cluster.dir.path().join("m3-clock-offset");
+    std::fs::write(&offset_file, "+0\n")?;
+    let preload = format!("LD_PRELOAD={}", libfaketime());
+    let file_env = format!("FAKETIME_TIMESTAMP_FILE={}", offset_file.display());
+    let wrapper = [
+        "env",
+        preload.as_str(),
+        file_env.as_str(),
+        "FAKETIME_CACHE_DURATION=1",
+        "FAKETIME_DONT_FAKE_MONOTONIC=1",
+    ];
+    cluster.restart_wrapped(3, &wrapper)?;
+    eventually(Duration::from_secs(20), "member 3 caught up", || {
+        holds_all(&cluster, 3, &long)
+    })
+    .await?;
+    let term = elect(&cluster, 3).await?;
+    eventually(
+        Duration::from_secs(10),
+        "member 3 knows cluster time",
+        || async { Ok(cluster.info(3).await?.cluster_time_ms.is_some()) },
+    )
+    .await?;
+
+    std::fs::write(&offset_file, "+1h\n")?;
+    tokio::time::sleep(EXPIRY_INTERVAL * 6).await;
+    still_leads(&cluster, term).await?;
+    for id in 1..=3 {
+        let kept = addresses_on(&cluster, id)
+            .await?
+            .intersection(&long)
+            .count();
+        ensure!(
+            kept == LONG_LIVED,
+            "member {id} holds {kept} of {LONG_LIVED} one-hour records"
+        );
+    }
+    let fresh = register(&cluster, 3, 2, 1, HOUR_MS).await?;
+    all_hold(&cluster, &fresh).await?;
+    let measured = check_measured_skew(&cluster, HOUR_MS as i64).await?;
+    let warning = skew_warning(&cluster, "ahead of")?;
+    eprintln!(
+        "clock jumped +1h on the leader: {LONG_LIVED}/{LONG_LIVED} records kept after {:?}; \
+         member 1 measured member 3 at {measured} ms\nlog: {warning}",
+        EXPIRY_INTERVAL * 6
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_probes_and_elections_need_the_cluster_secret() -> Result<()> {
+    use peerchain::client::{ClientError, FrameConnection};
+    use peerchain::wire::{ErrorCode, Request};
+    let cluster = Cluster::start(3, &[]).await?;
+    let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
+    let term = cluster.info(leader).await?.term;
+    let other = if leader == 1 { 2 } else { 1 };
+    // A stranger can neither feed nor read a member's clock, nor move leadership.
+    for request in [Request::ClockProbe, Request::Elect { member_id: other }] {
+        let what = format!("{request:?}");
+        let mut conn =
+            FrameConnection::connect(&cluster.addr(other), Duration::from_secs(1)).await?;
+        let refused = conn.call(request, Duration::from_secs(2)).await;
+        let code = match refused {
+            Err(ClientError::Server(reply)) => Some(reply.code),
+            _ => None,
+        };
+        ensure!(code == Some(ErrorCode::Unauthenticated), "{what}: {code:?}");
+    }
+    let info = cluster.info(other).await?;
+    ensure!(
+        info.leader_id == Some(leader) && info.term == term,
+        "an unauthenticated elect moved leadership"
+    );
+    // With the secret, an id outside the membership is refused by name.
+    let mut admin = cluster.admin_client_of(other)?;
+    let unknown = admin.admin(Request::Elect { member_id: 42 }).await;
+    match unknown {
+        Err(ClientError::Server(reply)) if reply.code == ErrorCode::BadRequest => {
+            ensure!(reply.message.contains("no member 42"), "{}", reply.message);
+        }
+        other => bail!("elect 42 answered {other:?}"),
+    }
+    Ok(())
+}
