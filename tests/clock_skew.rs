@@ -8,12 +8,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use peerchain::record::{NodeIdentity, PeerRecord};
 use peerchain::wire::ClusterInfo;
+use support::clock::{faketime, libfaketime, plain};
 use support::{addresses_on, eventually, holds_all, Cluster, NETWORK};
 
 const HOUR_MS: u64 = 3_600_000;
@@ -27,28 +27,6 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How late after its expiry a record may still be listed by a member: the expiry sweep
 /// (1 s), a Raft round and the poll (0.2 s), with room for a busy machine.
 const MAX_EXPIRY_LATENESS: Duration = Duration::from_secs(5);
-
-/// The `faketime` wrapper for a clock `offset` (`+1h`, `-1h`) off; panics with the install
-/// hint if faketime is missing. The monotonic clock is left alone: only the wall clock lies.
-fn faketime(offset: &str) -> Vec<&str> {
-    let works = Command::new("faketime")
-        .args(["-f", "+0", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        works,
-        "faketime is required by tests/clock_skew.rs (it runs a member with a skewed clock): \
-         apt-get install -y faketime"
-    );
-    vec![
-        "env",
-        "FAKETIME_DONT_FAKE_MONOTONIC=1",
-        "faketime",
-        "-m",
-        "-f",
-        offset,
-    ]
-}
 
 fn record(ttl_ms: u64, addr: &str) -> PeerRecord {
     let now = peerchain::unix_ms();
@@ -189,21 +167,6 @@ fn check_ctl_shows_skew(cluster: &Cluster, expected_s: f64) -> Result<String> {
         "ctl cluster shows {skew} s: {row}"
     );
     Ok(row.to_string())
-}
-
-/// `text` without terminal colour codes (`ESC [ ... m`), as the member logs are coloured.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (false, c) => out.push(c),
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-        }
-    }
-    out
 }
 
 /// The WARN member 3 logged about its own clock.
@@ -381,27 +344,6 @@ async fn records_expire_on_time_when_clocks_agree() -> Result<()> {
         "clocks agree: 10 records of {ttl:?} gone {late:?} after expiry; worst skew {worst} ms"
     );
     Ok(())
-}
-
-/// libfaketime itself, for a clock changed while the member runs (`faketime` fixes the
-/// offset at start); panics with the install hint if missing.
-fn libfaketime() -> String {
-    let candidates = [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
-        "/usr/lib/faketime/libfaketimeMT.so.1",
-        "/usr/local/lib/faketime/libfaketimeMT.so.1",
-    ];
-    candidates
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| {
-            panic!(
-                "libfaketimeMT.so.1 is required by tests/clock_skew.rs (looked in {candidates:?}): \
-                 apt-get install -y faketime"
-            )
-        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod chaos_report;
+pub mod clock;
 pub mod docker_faults;
 pub mod faults;
 pub mod history;
