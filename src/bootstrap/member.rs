@@ -62,7 +62,7 @@ impl Member {
     /// # Errors
     /// A storage error reading the registry size.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ErrorReply> {
-        let (leader_id, term, members, last_applied_index) = {
+        let (leader_id, term, mut members, last_applied_index) = {
             let m = self.raft.metrics();
             let m = m.borrow();
             // A stopped Raft keeps its last metrics: it no longer knows who leads.
@@ -87,14 +87,7 @@ impl Member {
                 m.last_applied.map(|l| l.index),
             )
         };
-        let mut members = members;
-        for c in self.clock.members() {
-            if let Some(m) = members.iter_mut().find(|m| m.id == c.id) {
-                m.clock_offset_ms = Some(c.offset_ms);
-                m.clock_skew_ms = c.skew_ms;
-                m.clock_rtt_ms = Some(c.rtt_ms);
-            }
-        }
+        self.add_clock_readings(&mut members);
         let leader_addr =
             leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
         let peer_count = self
@@ -114,6 +107,17 @@ impl Member {
             peer_count,
             cluster_time_ms: self.clock.now(),
         })
+    }
+
+    /// Puts this member's latest measurement of each member's clock into `members`.
+    fn add_clock_readings(&self, members: &mut [MemberInfo]) {
+        for c in self.clock.members() {
+            if let Some(m) = members.iter_mut().find(|m| m.id == c.id) {
+                m.clock_offset_ms = Some(c.offset_ms);
+                m.clock_skew_ms = c.skew_ms;
+                m.clock_rtt_ms = Some(c.rtt_ms);
+            }
+        }
     }
 
     /// Refuses writes while this member cannot store them: its Raft stopped on a storage
