@@ -23,12 +23,18 @@
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
 //! - [`raft_events`] — one log line per leader or membership change.
+//! - [`election`] — an operator's request that a given member stand for election.
+//! - [`cluster_clock`] — [`ClusterClock`], cluster time from the voters' clocks.
+//! - [`clock_sampler`] — [`ClockSampler`], reads the other members' clocks.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
+pub mod clock_sampler;
+pub mod cluster_clock;
 pub mod connection;
+pub mod election;
 pub mod expiry_task;
 pub mod leader_link;
 pub mod legacy_protocol;
@@ -44,6 +50,8 @@ use std::time::Duration;
 pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
+pub use clock_sampler::ClockSampler;
+pub use cluster_clock::ClusterClock;
 pub use connection::Connection;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
@@ -111,7 +119,14 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let leader_link = Arc::new(LeaderLink::new(secret.clone()));
-    let proposer = Proposer::spawn(raft.clone(), leader_link.clone(), &tracker, cancel.clone());
+    let clock = Arc::new(ClusterClock::new(config.id, raft.metrics()));
+    let proposer = Proposer::spawn(
+        raft.clone(),
+        leader_link.clone(),
+        clock.clone(),
+        &tracker,
+        cancel.clone(),
+    );
     let member = Arc::new(Member {
         config,
         raft: raft.clone(),
@@ -119,8 +134,10 @@ pub async fn run(
         secret,
         proposer,
         leader_link,
+        clock,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(ClockSampler::new(member.clone(), cancel.clone()).run());
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(

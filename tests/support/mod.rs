@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod chaos_report;
 pub mod chapter_client;
+pub mod clock;
 pub mod docker_faults;
 pub mod faults;
 pub mod history;
@@ -58,6 +59,9 @@ pub struct MemberProc {
     /// Size (as `mount -o size=`, e.g. `"8m"`) of a private tmpfs mounted over `data_dir`
     /// for this process only (see [`Cluster::spawn`]); `None` runs on the test's disk.
     pub tmpfs: Option<String>,
+    /// A command the member runs under, e.g. `["faketime", "-f", "+1h"]` for a clock an hour
+    /// ahead (the binary and its arguments are appended); empty runs the binary directly.
+    pub wrapper: Vec<String>,
 }
 
 /// Exit code of the tmpfs wrapper when `mount` fails (so a test can tell it from a crash).
@@ -111,6 +115,7 @@ impl Cluster {
                 child: None,
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
                 tmpfs: None,
+                wrapper: Vec::new(),
             })
             .collect();
         let initial = members
@@ -168,9 +173,15 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(log_dir.join(format!("m{id}.log")))?;
-        let mut cmd = match &m.tmpfs {
-            None => Command::new(binary()),
-            Some(size) => {
+        let mut cmd = match (&m.tmpfs, m.wrapper.split_first()) {
+            (None, None) => Command::new(binary()),
+            (None, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            (Some(_), Some(_)) => bail!("member {id}: a wrapper and a tmpfs do not combine"),
+            (Some(size), None) => {
                 // A private mount namespace (as an unprivileged user namespace's root) with a
                 // tmpfs of `size` over the data dir; `exec` keeps the member's pid the child's.
                 std::fs::create_dir_all(&m.data_dir)?;
@@ -203,6 +214,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops member `id` cleanly and starts it again under `wrapper` (see
+    /// [`MemberProc::wrapper`]; empty for none), with its data and flags kept.
+    pub fn restart_wrapped(&mut self, id: u64, wrapper: &[&str]) -> Result<()> {
+        if self.is_running(id) {
+            self.terminate(id)?;
+        }
+        self.member_mut(id).wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self.spawn(id, false)
+    }
+
     /// Adds a new member process (not yet part of the membership) and starts it with --join.
     pub fn spawn_joining(&mut self, id: u64) -> Result<String> {
         let addr = format!("127.0.0.1:{}", free_port());
@@ -217,6 +238,7 @@ impl Cluster {
                 .map(|m| m.extra_args.clone())
                 .unwrap_or_default(),
             tmpfs: None,
+            wrapper: Vec::new(),
         });
         self.spawn(id, true)?;
         Ok(addr)
