@@ -35,16 +35,42 @@ pub fn binary() -> PathBuf {
 pub fn free_port() -> u16 {
     // The kernel may hand out a just-released port again; a port given to one caller of this
     // process (a member, a node, a container's published port) is never given to another.
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("no free port");
-        if !given.contains(&port) {
-            given.push(port);
+        if reserve_port(port) {
             return port;
+        }
+    }
+}
+
+/// Marks `port` as handed out; false if it already was.
+fn reserve_port(port: u16) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
+}
+
+/// The first of `n` consecutive loopback ports that were all free just now (the devnet
+/// numbers its processes' ports from one base), none of them handed out before.
+pub fn free_port_range(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base > u16::MAX - n {
+            continue;
+        }
+        let held: Vec<StdListener> = (1..n)
+            .filter_map(|i| StdListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        // Reserved, so that free_port never hands them to another caller of this process.
+        if held.len() == usize::from(n - 1) && (1..n).all(|i| reserve_port(base + i)) {
+            return base;
         }
     }
 }
