@@ -25,6 +25,8 @@ pub mod config_file;
 pub mod ctl;
 pub mod devnet;
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod record;

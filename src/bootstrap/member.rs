@@ -6,7 +6,8 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, LeaderLink, Proposer};
+use super::{BootstrapConfig, LeaderLink, MemberHealth, Proposer};
+use crate::metrics::MemberMetrics;
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
@@ -19,6 +20,8 @@ pub struct Member {
     pub secret: ClusterSecret,
     pub proposer: Proposer,
     pub leader_link: Arc<LeaderLink>,
+    /// Counters and histograms served on the HTTP side port's `/metrics`.
+    pub metrics: MemberMetrics,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).
@@ -84,6 +87,7 @@ impl Member {
         };
         let leader_addr =
             leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
+        let health = MemberHealth::capture(self).await;
         let peer_count = self
             .registry
             .read(|r| r.count())
@@ -99,6 +103,9 @@ impl Member {
             members,
             last_applied_index,
             peer_count,
+            millis_since_quorum_ack: health.millis_since_quorum_ack,
+            ready: Some(health.ready),
+            not_ready_reasons: health.reasons,
         })
     }
 

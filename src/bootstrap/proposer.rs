@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::LeaderLink;
+use crate::metrics::MemberMetrics;
 use crate::raft::{MemberId, RegistryRaft};
 use crate::registry::{CommandOutcome, RegistryBatch, RegistryCommand};
 use crate::wire::{ErrorCode, ErrorReply, Request, Response};
@@ -35,6 +36,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Pending>,
+    metrics: MemberMetrics,
 }
 
 impl Proposer {
@@ -42,12 +44,14 @@ impl Proposer {
     pub fn spawn(
         raft: RegistryRaft,
         link: Arc<LeaderLink>,
+        metrics: MemberMetrics,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tracker.spawn(run(raft, link, rx, tracker.clone(), cancel));
-        Self { tx }
+        let task = run(raft, link, metrics.clone(), rx, tracker.clone(), cancel);
+        tracker.spawn(task);
+        Self { tx, metrics }
     }
 
     /// Proposes one command and waits until it is committed and applied (or refused).
@@ -56,6 +60,7 @@ impl Proposer {
     /// An [`ErrorReply`]: transient ones (`no_leader`, `unavailable`) may be retried.
     pub async fn propose(&self, command: RegistryCommand) -> Result<CommandOutcome, ErrorReply> {
         let (reply, rx) = oneshot::channel();
+        self.metrics.proposal_queued();
         self.tx
             .send(Pending { command, reply })
             .await
@@ -68,6 +73,7 @@ impl Proposer {
 async fn run(
     raft: RegistryRaft,
     link: Arc<LeaderLink>,
+    metrics: MemberMetrics,
     mut rx: mpsc::Receiver<Pending>,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -89,7 +95,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (raft, link) = (raft.clone(), link.clone());
+        let (raft, link, metrics) = (raft.clone(), link.clone(), metrics.clone());
         tracker.spawn(async move {
             let (commands, replies): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
@@ -102,6 +108,7 @@ async fn run(
                         format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
                     )),
                 };
+            metrics.proposal_done(n, result.is_ok());
             match result {
                 Ok(outcomes) if outcomes.len() == n => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
