@@ -104,7 +104,8 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        node::run(config, listener, shutdown_signal()).await?;
+        let http = bind_http(config.http.as_deref()).await?;
+        node::run_with_http(config, listener, http, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -123,8 +124,21 @@ async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    bootstrap::run(config, secret, listener, shutdown_signal()).await?;
+    let http = bind_http(config.http.as_deref()).await?;
+    bootstrap::run_with_http(config, secret, listener, http, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Binds the HTTP side port, if one is configured.
+async fn bind_http(addr: Option<&str>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match addr {
+        None => Ok(None),
+        Some(a) => Ok(Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the HTTP port {a}"))?,
+        )),
+    }
 }
 
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {

@@ -263,6 +263,7 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
         info.peer_count,
         info.member_id
     )?;
+    print_readiness(out, info)?;
     writeln!(out, "{:<4} {:<24} {:<8}", "ID", "ADDRESS", "ROLE")?;
     for m in &info.members {
         let role = if m.voter { "voter" } else { "learner" };
@@ -272,6 +273,31 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
             ""
         };
         writeln!(out, "{:<4} {:<24} {:<8} {}", m.id, m.addr, role, lead)?;
+    }
+    Ok(())
+}
+
+/// Whether the answering member is ready, and for a leader how long ago a quorum last
+/// acknowledged it: a leader cut off from its quorum still calls itself leader in openraft,
+/// and this line is where an operator sees that it no longer is one.
+fn print_readiness(out: &mut dyn Write, info: &ClusterInfo) -> Result<(), CtlError> {
+    if let Some(ms) = info.millis_since_quorum_ack {
+        writeln!(
+            out,
+            "member {} leads; a quorum last acknowledged it {:.1} s ago",
+            info.member_id,
+            ms as f64 / 1000.0
+        )?;
+    }
+    match info.ready {
+        Some(true) => writeln!(out, "member {} is ready", info.member_id)?,
+        Some(false) => writeln!(
+            out,
+            "member {} is NOT ready: {}",
+            info.member_id,
+            info.not_ready_reasons.join("; ")
+        )?,
+        None => {}
     }
     Ok(())
 }
