@@ -30,6 +30,10 @@ pub struct DevnetArgs {
     /// Seconds the miner pauses after each block.
     #[arg(long, default_value_t = 2.0)]
     pub block_interval: f64,
+    /// Port of the overview page (open http://127.0.0.1:PORT/); members' HTTP side ports
+    /// follow it (PORT+1..), nodes' start at PORT+11.
+    #[arg(long, default_value_t = 8080)]
+    pub http_base_port: u16,
 }
 
 impl DevnetArgs {
@@ -44,6 +48,7 @@ impl DevnetArgs {
             node_base_port: self.node_base_port,
             difficulty: self.difficulty,
             block_interval_secs: self.block_interval,
+            http_base_port: self.http_base_port,
             ..DevnetConfig::default()
         }
     }

@@ -5,9 +5,13 @@
 //! - [`devnet_config`] — [`DevnetConfig`].
 //! - [`process_group`] — the child processes, started and stopped together.
 //! - [`status_table`] — the live table printed every second.
+//! - [`network_overview`] — [`NetworkOverview`]: the whole network on one web page.
+//! - [`network_snapshot`] — [`network_snapshot::NetworkSnapshot`]: one poll of every process.
 
 pub mod devnet_args;
 pub mod devnet_config;
+pub mod network_overview;
+pub mod network_snapshot;
 pub mod process_group;
 pub mod status_table;
 
@@ -16,6 +20,7 @@ use std::time::Duration;
 
 pub use devnet_args::DevnetArgs;
 pub use devnet_config::DevnetConfig;
+pub use network_overview::NetworkOverview;
 pub use process_group::{rss_kib, ProcessGroup};
 pub use status_table::StatusTable;
 
@@ -66,6 +71,8 @@ pub async fn run(
             secret_file.display().to_string(),
             "--network-id".into(),
             config.network_id.clone(),
+            "--http".into(),
+            config.member_http(id),
         ];
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
     }
@@ -86,6 +93,8 @@ pub async fn run(
             "--no-diversity".into(),
             "--refresh-interval".into(),
             "10".into(),
+            "--http".into(),
+            config.node_http(i),
         ];
         if i == 1 {
             args.extend([
@@ -96,6 +105,7 @@ pub async fn run(
         }
         group.spawn(&format!("node-{i}"), &config.binary, &args)?;
     }
+    let overview = NetworkOverview::start(&config).await?;
     let table = StatusTable::new(
         config.bootstrap_addrs(),
         config.node_addrs(),
@@ -108,9 +118,11 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = tick.tick() => {
                 table.print(&mut group).await;
+                println!("overview page: {}", overview.url());
             }
         }
     }
+    overview.stop();
     println!("stopping devnet ...");
     group.stop_all("node-", Duration::from_secs(10)).await;
     println!("devnet stopped; data kept in {}", config.data_dir.display());

@@ -36,7 +36,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// The status page's HTML, with a `Content-Type` that browsers render.
-pub(crate) fn html(page: &'static str) -> Response {
+pub fn html(page: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
