@@ -103,13 +103,14 @@ impl BootstrapLink {
                     _ = stop.changed() => break,
                 };
                 match result {
-                    Ok(()) => {
+                    Ok(cluster_ready) => {
                         next_refresh = Instant::now() + self.node.config.refresh_interval;
                         refresh_backoff = FIRST_BACKOFF;
-                        // A new member answers: renew through it now, so that "registered"
-                        // speaks for the cluster this node can reach, not the one it left.
-                        if self.note_member() {
-                            next_register = Instant::now();
+                        // A new member answers, or one that says the cluster lost its quorum:
+                        // renew now, so that "registered" speaks for the cluster this node
+                        // can reach, not the one it left.
+                        if self.note_member() || !cluster_ready {
+                            next_register = next_register.min(Instant::now());
                         }
                     }
                     Err(e) => {
@@ -228,8 +229,11 @@ impl BootstrapLink {
         Ok(())
     }
 
-    async fn refresh(&mut self) -> Result<(), ClientError> {
+    /// Fetches the members and a sample of peers. `Ok(false)` if the member answering says
+    /// it is not ready (e.g. its cluster lost its quorum).
+    async fn refresh(&mut self) -> Result<bool, ClientError> {
         let info = self.client.cluster_info().await?;
+        let ready = info.ready != Some(false);
         let members: Vec<String> = info.members.iter().map(|m| m.addr.clone()).collect();
         if members != self.members {
             tracing::info!(?members, "learned the bootstrap cluster's members");
@@ -251,7 +255,7 @@ impl BootstrapLink {
         self.manager.do_send(BootstrapPeers {
             addrs: peers.iter().map(|p| p.address().to_string()).collect(),
         });
-        Ok(())
+        Ok(ready)
     }
 
     async fn deregister(&mut self) {
