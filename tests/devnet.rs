@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use support::{binary, free_port, signal};
+use support::{binary, free_port, free_range, signal};
 
 /// Node rows of one printed table: (name, height, peers, sync).
 fn node_rows(table: &[String]) -> Vec<(String, u64, usize, String)> {
@@ -44,6 +44,7 @@ fn devnet_runs_three_bootstraps_and_four_nodes_then_stops_cleanly() -> Result<()
         .args(["--base-port", &base.to_string()])
         .args(["--node-base-port", &node_base.to_string()])
         .args(["--difficulty", "10", "--block-interval", "0.3"])
+        .args(["--http-base-port", &free_range(16).to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;

@@ -470,3 +470,14 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A port with `len` free loopback ports from it on (checked by binding each), for a devnet
+/// whose processes take consecutive ports.
+pub fn free_range(len: u16) -> u16 {
+    loop {
+        let base = free_port().min(65_000 - len);
+        if (base..base + len).all(|p| StdListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
+}
