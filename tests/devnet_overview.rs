@@ -19,7 +19,11 @@ const NODES: u64 = 4;
 /// installs it up front, so a missing one is an error here, never a skip.
 fn chromium() -> Result<String> {
     for name in ["chromium", "chromium-browser"] {
-        if Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return Ok(name.to_string());
         }
     }
@@ -30,7 +34,14 @@ fn chromium() -> Result<String> {
 /// complete), cut before the `<script>` element so that only rendered markup is searched.
 fn rendered_dom(chromium: &str, url: &str) -> Result<String> {
     let out = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=4000", "--dump-dom", url])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=4000",
+            "--dump-dom",
+            url,
+        ])
         .stderr(Stdio::null())
         .output()
         .context("running chromium")?;
@@ -68,7 +79,9 @@ fn member_pid(addr: &str) -> Option<u32> {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
         let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        let listens = args.windows(2).any(|w| w[0] == b"--listen" && w[1] == addr.as_bytes());
+        let listens = args
+            .windows(2)
+            .any(|w| w[0] == b"--listen" && w[1] == addr.as_bytes());
         (args.iter().any(|a| *a == b"bootstrap") && listens).then_some(pid)
     })
 }
@@ -81,7 +94,12 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
     let child = Command::new(binary())
         .args(["devnet", "--data-dir"])
         .arg(dir.path().join("devnet"))
-        .args(["--base-port", &base.to_string(), "--node-base-port", &node_base.to_string()])
+        .args([
+            "--base-port",
+            &base.to_string(),
+            "--node-base-port",
+            &node_base.to_string(),
+        ])
         .args(["--http-base-port", &http_base.to_string()])
         .args(["--difficulty", "10", "--block-interval", "0.5"])
         .stdout(Stdio::null())
@@ -91,7 +109,9 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
     let overview = format!("127.0.0.1:{http_base}");
     let url = format!("http://{overview}/");
     let members: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
-    let nodes: Vec<String> = (0..NODES as u16).map(|i| format!("127.0.0.1:{}", node_base + i)).collect();
+    let nodes: Vec<String> = (0..NODES as u16)
+        .map(|i| format!("127.0.0.1:{}", node_base + i))
+        .collect();
 
     // Wait until the overview's own poll sees a leader and every node at height >= 2.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -99,13 +119,18 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
         if let Ok(r) = HttpProbe::get(&overview, "/api/network", Duration::from_secs(2)).await {
             let s = &r.json()["snapshot"];
             let nodes_up = s["nodes"].as_array().is_some_and(|n| {
-                n.len() == NODES as usize && n.iter().all(|x| x["up"] == true && x["height"].as_u64() >= Some(2))
+                n.len() == NODES as usize
+                    && n.iter()
+                        .all(|x| x["up"] == true && x["height"].as_u64() >= Some(2))
             });
             if s["leader"].is_u64() && nodes_up {
                 break;
             }
         }
-        ensure!(Instant::now() < deadline, "the devnet never had a leader and {NODES} nodes at height 2");
+        ensure!(
+            Instant::now() < deadline,
+            "the devnet never had a leader and {NODES} nodes at height 2"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
@@ -113,7 +138,12 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
     let leader_before = client.cluster_info().await?.leader_id.context("a leader")?;
     let mut low = Vec::new();
     for n in &nodes {
-        low.push(NodeStatusQuery::fetch(n, Duration::from_secs(2)).await?.tip.height);
+        low.push(
+            NodeStatusQuery::fetch(n, Duration::from_secs(2))
+                .await?
+                .tip
+                .height,
+        );
     }
     let started = Instant::now();
     let dom = rendered_dom(&chromium, &url)?;
@@ -121,17 +151,35 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
     let leader_after = client.cluster_info().await?.leader_id.context("a leader")?;
     let mut high = Vec::new();
     for n in &nodes {
-        high.push(NodeStatusQuery::fetch(n, Duration::from_secs(2)).await?.tip.height);
+        high.push(
+            NodeStatusQuery::fetch(n, Duration::from_secs(2))
+                .await?
+                .tip
+                .height,
+        );
     }
-    ensure!(leader_before == leader_after, "the leader changed during the test; rerun");
+    ensure!(
+        leader_before == leader_after,
+        "the leader changed during the test; rerun"
+    );
     let shown = after(&dom, "id=\"leader\">").context("no leader on the page")?;
-    ensure!(shown == leader_before.to_string(), "page shows leader {shown}, cluster says {leader_before}");
+    ensure!(
+        shown == leader_before.to_string(),
+        "page shows leader {shown}, cluster says {leader_before}"
+    );
     let mut heights = Vec::new();
     for i in 1..=NODES {
         let row = format!("data-node=\"node-{i}\" data-height=\"");
-        let h: u64 = after(&dom, &row).with_context(|| format!("node-{i} not on the page"))?.parse()?;
+        let h: u64 = after(&dom, &row)
+            .with_context(|| format!("node-{i} not on the page"))?
+            .parse()?;
         let k = (i - 1) as usize;
-        ensure!((low[k]..=high[k]).contains(&h), "node-{i} shown at {h}, reported {}..{}", low[k], high[k]);
+        ensure!(
+            (low[k]..=high[k]).contains(&h),
+            "node-{i} shown at {h}, reported {}..{}",
+            low[k],
+            high[k]
+        );
         heights.push(h);
     }
 
@@ -143,11 +191,18 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
     let down = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let dom = rendered_dom(&chromium, &url)?;
-        let role = after(&dom, &format!("data-member=\"{leader_before}\" data-role=\"")).unwrap_or("");
+        let role = after(
+            &dom,
+            &format!("data-member=\"{leader_before}\" data-role=\""),
+        )
+        .unwrap_or("");
         if role == "down" && dom.contains(&format!("member {leader_before} is DOWN")) {
             break killed.elapsed();
         }
-        ensure!(killed.elapsed() < Duration::from_secs(15), "page never showed member {leader_before} down");
+        ensure!(
+            killed.elapsed() < Duration::from_secs(15),
+            "page never showed member {leader_before} down"
+        );
     };
     println!(
         "chromium rendered leader {leader_before} and heights {heights:?} (nodes reported {low:?}..{high:?}) in \

@@ -31,15 +31,23 @@ async fn http_cluster(n: u64) -> Result<(Cluster, Vec<String>)> {
 
 async fn scrape(addr: &str) -> Result<String> {
     let reply = HttpProbe::get(addr, "/metrics", PROBE).await?;
-    ensure!(reply.status == 200, "{addr}/metrics answered {}", reply.status);
+    ensure!(
+        reply.status == 200,
+        "{addr}/metrics answered {}",
+        reply.status
+    );
     Ok(reply.body)
 }
 
 /// The value of the sample `series` (`name` or `name{labels}`) in a scrape, if present.
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn need(text: &str, series: &str) -> Result<f64> {
@@ -113,13 +121,20 @@ async fn member_metrics_are_scraped_and_move_with_registrations() -> Result<()> 
             need(s, series)?;
         }
     }
-    ensure!(total(&before, "peerchain_raft_is_leader")? == 1.0, "one leader");
+    ensure!(
+        total(&before, "peerchain_raft_is_leader")? == 1.0,
+        "one leader"
+    );
     let mut client = cluster.client();
     const SIGNED: usize = 20;
     for k in 0..SIGNED {
         let now = peerchain::unix_ms();
-        let record =
-            NodeIdentity::generate().sign_record(NETWORK, &format!("10.7.{k}.1:7000"), now, now + HOUR_MS);
+        let record = NodeIdentity::generate().sign_record(
+            NETWORK,
+            &format!("10.7.{k}.1:7000"),
+            now,
+            now + HOUR_MS,
+        );
         client.register(record).await?;
     }
     let reply = legacy_register(&cluster.addr(1), "10.9.8.7:3000")?;
@@ -129,16 +144,20 @@ async fn member_metrics_are_scraped_and_move_with_registrations() -> Result<()> 
     }
     oversized_frame(&cluster.addr(2))?;
     // Followers apply a moment after the leader acknowledges.
-    eventually(Duration::from_secs(10), "every member counts 20 signed, 1 legacy", || {
-        let http = http.clone();
-        async move {
-            let after = scrape_all(&http).await?;
-            Ok(after.iter().all(|s| {
-                sample(s, "peerchain_registry_records{kind=\"signed\"}") == Some(SIGNED as f64)
-                    && sample(s, "peerchain_registry_records{kind=\"legacy\"}") == Some(1.0)
-            }))
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "every member counts 20 signed, 1 legacy",
+        || {
+            let http = http.clone();
+            async move {
+                let after = scrape_all(&http).await?;
+                Ok(after.iter().all(|s| {
+                    sample(s, "peerchain_registry_records{kind=\"signed\"}") == Some(SIGNED as f64)
+                        && sample(s, "peerchain_registry_records{kind=\"legacy\"}") == Some(1.0)
+                }))
+            }
+        },
+    )
     .await?;
     let after = scrape_all(&http).await?;
     let rose = |series: &str| -> Result<(f64, f64)> {
@@ -152,9 +171,15 @@ async fn member_metrics_are_scraped_and_move_with_registrations() -> Result<()> 
         let f0 = need(b, "peerchain_log_fsync_duration_seconds_count")?;
         let f1 = need(a, "peerchain_log_fsync_duration_seconds_count")?;
         ensure!(f1 > f0, "every member fsyncs the new entries: {f0} -> {f1}");
-        ensure!(need(a, "peerchain_raft_applied_index")? >= need(b, "peerchain_raft_applied_index")? + 1.0);
+        ensure!(
+            need(a, "peerchain_raft_applied_index")?
+                >= need(b, "peerchain_raft_applied_index")? + 1.0
+        );
     }
-    let refused = need(&after[1], "peerchain_refused_frames_total{reason=\"too_large\"}")?;
+    let refused = need(
+        &after[1],
+        "peerchain_refused_frames_total{reason=\"too_large\"}",
+    )?;
     ensure!(refused >= 1.0, "oversized frame counted: {refused}");
     println!(
         "proposals committed {c0} -> {c1}, GET_PEERS served {g0} -> {g1}, refused too_large {refused}"
@@ -173,7 +198,15 @@ async fn node_metrics_and_readiness_follow_peers_and_blocks() -> Result<()> {
     );
     let a1 = net.spawn(
         "miner",
-        &["--seeds", &seeds, "--mine", "--block-interval", "0.2", "--http", &h1],
+        &[
+            "--seeds",
+            &seeds,
+            "--mine",
+            "--block-interval",
+            "0.2",
+            "--http",
+            &h1,
+        ],
     )?;
     net.status_eventually("miner").await?;
     // Alone: it answers /health but is not ready (no peer).
@@ -201,25 +234,44 @@ async fn node_metrics_and_readiness_follow_peers_and_blocks() -> Result<()> {
     ] {
         need(&m, series)?;
     }
-    eventually(Duration::from_secs(20), "miner registered, height >= 3", || async {
-        let m = scrape(&h1).await?;
-        Ok(sample(&m, "peerchain_node_registered") == Some(1.0)
-            && sample(&m, "peerchain_node_chain_height").unwrap_or(0.0) >= 3.0
-            && sample(&m, &format!("peerchain_node_bootstrap_member{{member=\"{}\"}}", cluster.addr(1))) == Some(1.0))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "miner registered, height >= 3",
+        || async {
+            let m = scrape(&h1).await?;
+            Ok(sample(&m, "peerchain_node_registered") == Some(1.0)
+                && sample(&m, "peerchain_node_chain_height").unwrap_or(0.0) >= 3.0
+                && sample(
+                    &m,
+                    &format!(
+                        "peerchain_node_bootstrap_member{{member=\"{}\"}}",
+                        cluster.addr(1)
+                    ),
+                ) == Some(1.0))
+        },
+    )
     .await?;
     net.spawn("follower", &["--peers", &a1, "--http", &h2])?;
-    eventually(Duration::from_secs(30), "follower ready (a peer, synced)", || async {
-        Ok(HttpProbe::get(&h2, "/ready", PROBE).await?.status == 200)
-    })
+    eventually(
+        Duration::from_secs(30),
+        "follower ready (a peer, synced)",
+        || async { Ok(HttpProbe::get(&h2, "/ready", PROBE).await?.status == 200) },
+    )
     .await?;
     let (m1, m2) = (scrape(&h1).await?, scrape(&h2).await?);
-    let served = need(&m1, "peerchain_node_blocks_served_total")? + need(&m2, "peerchain_node_blocks_served_total")?;
+    let served = need(&m1, "peerchain_node_blocks_served_total")?
+        + need(&m2, "peerchain_node_blocks_served_total")?;
     let received = need(&m2, "peerchain_node_blocks_received_total")?;
     ensure!(received >= 3.0, "follower received {received} blocks");
     ensure!(served >= 1.0, "blocks served {served}");
-    ensure!(need(&m2, "peerchain_node_peers{direction=\"outbound\"}")? >= 1.0, "{m2}");
-    ensure!(need(&m1, "peerchain_node_peers{direction=\"inbound\"}")? >= 1.0, "{m1}");
+    ensure!(
+        need(&m2, "peerchain_node_peers{direction=\"outbound\"}")? >= 1.0,
+        "{m2}"
+    );
+    ensure!(
+        need(&m1, "peerchain_node_peers{direction=\"inbound\"}")? >= 1.0,
+        "{m1}"
+    );
     ensure!(need(&m2, "peerchain_node_ready")? == 1.0);
     println!("follower received {received} blocks; {served} served");
     Ok(())
@@ -257,17 +309,26 @@ async fn a_leader_cut_off_from_its_quorum_is_not_ready_and_ctl_says_so() -> Resu
     let m = scrape(&lh).await?;
     ensure!(need(&m, "peerchain_member_ready")? == 0.0);
     ensure!(need(&m, "peerchain_raft_has_leader")? == 0.0);
-    ensure!(need(&m, "peerchain_raft_quorum_ack_age_seconds")? > 0.5, "{m}");
+    ensure!(
+        need(&m, "peerchain_raft_quorum_ack_age_seconds")? > 0.5,
+        "{m}"
+    );
     let out = std::process::Command::new(binary())
         .args(["ctl", "--bootstrap", &cluster.addr(leader), "cluster"])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(text.contains("is NOT ready") && text.contains("quorum last acknowledged"), "{text}");
+    ensure!(
+        text.contains("is NOT ready") && text.contains("quorum last acknowledged"),
+        "{text}"
+    );
     let health = std::process::Command::new(binary())
         .args(["health", "--http", &lh, "--timeout", "2"])
         .output()?;
     let err = String::from_utf8_lossy(&health.stderr);
-    ensure!(!health.status.success() && err.contains("has not heard from a quorum"), "{err}");
+    ensure!(
+        !health.status.success() && err.contains("has not heard from a quorum"),
+        "{err}"
+    );
     let live = std::process::Command::new(binary())
         .args(["health", "--http", &lh, "--live", "--timeout", "2"])
         .output()?;
@@ -296,38 +357,59 @@ async fn a_node_stops_naming_a_dead_member_as_its_registered_bootstrap() -> Resu
     let seeds = cluster.addrs().join(",");
     let http = format!("127.0.0.1:{}", free_port());
     let mut net = NodeNet::new()?;
-    net.spawn("n", &["--seeds", &seeds, "--refresh-interval", "1", "--http", &http])?;
+    net.spawn(
+        "n",
+        &[
+            "--seeds",
+            &seeds,
+            "--refresh-interval",
+            "1",
+            "--http",
+            &http,
+        ],
+    )?;
     let first = cluster.addr(1);
     net.status_eventually("n").await?;
-    eventually(Duration::from_secs(20), "registered through member 1", || {
-        let net = &net;
-        let first = first.clone();
-        async move {
-            let status = net.status("n").await?;
-            Ok(status.registered && status.bootstrap.as_deref() == Some(first.as_str()))
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "registered through member 1",
+        || {
+            let net = &net;
+            let first = first.clone();
+            async move {
+                let status = net.status("n").await?;
+                Ok(status.registered && status.bootstrap.as_deref() == Some(first.as_str()))
+            }
+        },
+    )
     .await?;
     // Members 1 and 2 die: the survivor answers reads but cannot commit a renewal.
     cluster.kill(1);
     cluster.kill(2);
     let dead = [cluster.addr(1), cluster.addr(2)];
     let start = Instant::now();
-    eventually(Duration::from_secs(30), "status no longer names a dead member, registered", || {
-        let net = &net;
-        let dead = dead.clone();
-        async move {
-            let status = net.status("n").await?;
-            let names_dead = status.bootstrap.as_ref().is_some_and(|b| dead.contains(b));
-            Ok(!status.registered && !names_dead)
-        }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "status no longer names a dead member, registered",
+        || {
+            let net = &net;
+            let dead = dead.clone();
+            async move {
+                let status = net.status("n").await?;
+                let names_dead = status.bootstrap.as_ref().is_some_and(|b| dead.contains(b));
+                Ok(!status.registered && !names_dead)
+            }
+        },
+    )
     .await?;
     let took = start.elapsed();
     let status = net.status("n").await?;
     let m = scrape(&http).await?;
     ensure!(need(&m, "peerchain_node_registered")? == 0.0, "{m}");
-    ensure!(need(&m, "peerchain_node_bootstrap_failovers_total")? >= 1.0, "{m}");
+    ensure!(
+        need(&m, "peerchain_node_bootstrap_failovers_total")? >= 1.0,
+        "{m}"
+    );
     cluster.spawn(1, false)?;
     cluster.spawn(2, false)?;
     let start = Instant::now();

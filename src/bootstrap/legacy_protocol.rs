@@ -79,7 +79,9 @@ pub async fn serve(
             },
         };
         if !reply.1 {
-            member.metrics.refused(crate::metrics::FrameRefusal::Malformed);
+            member
+                .metrics
+                .refused(crate::metrics::FrameRefusal::Malformed);
         }
         let (reply, keep_open) = reply;
         let mut out = reply.into_bytes();

@@ -112,8 +112,7 @@ impl MemberHealth {
     /// The leader, if this member knows one whose quorum is current (a leader that lost its
     /// quorum does not count, even when it is this member).
     pub fn live_leader(&self) -> Option<u64> {
-        let stale = self.state == "leader"
-            && self.reasons.iter().any(|r| r.starts_with("leader "));
+        let stale = self.state == "leader" && self.reasons.iter().any(|r| r.starts_with("leader "));
         self.leader_id.filter(|_| !stale)
     }
 }

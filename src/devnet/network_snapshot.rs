@@ -185,7 +185,11 @@ async fn node_view(i: u64, addr: &str, http: String) -> NodeView {
         view.up = true;
         view.height = s.tip.height;
         view.tip = hex::encode(&s.tip.hash[..8]);
-        view.peers = s.peers.iter().map(|p| (p.addr.clone(), p.outbound)).collect();
+        view.peers = s
+            .peers
+            .iter()
+            .map(|p| (p.addr.clone(), p.outbound))
+            .collect();
         view.syncing = s.syncing;
         view.bootstrap = s.bootstrap;
         view.registered = s.registered;

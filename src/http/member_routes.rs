@@ -92,15 +92,23 @@ async fn metrics(State(s): State<Arc<MemberHttp>>) -> Response {
         .unwrap_or(0)
         .saturating_sub(h.snapshot_index.unwrap_or(0));
     g.entries_since_snapshot.set(n(Some(since)));
-    let age = m.metrics.snapshot_age(h.snapshot_index, || snapshot_file_age(m));
+    let age = m
+        .metrics
+        .snapshot_age(h.snapshot_index, || snapshot_file_age(m));
     g.snapshot_age_seconds.set(age);
-    g.quorum_ack_age_seconds
-        .set(h.millis_since_quorum_ack.map_or(0.0, |ms| ms as f64 / 1000.0));
+    g.quorum_ack_age_seconds.set(
+        h.millis_since_quorum_ack
+            .map_or(0.0, |ms| ms as f64 / 1000.0),
+    );
     g.voters.set(h.voters as i64);
     if let Some(c) = census(m, 0).await {
         let records = &g.registry_records;
-        records.get_or_create(&[("kind", "signed")]).set(n(Some(c.signed)));
-        records.get_or_create(&[("kind", "legacy")]).set(n(Some(c.legacy)));
+        records
+            .get_or_create(&[("kind", "signed")])
+            .set(n(Some(c.signed)));
+        records
+            .get_or_create(&[("kind", "legacy")])
+            .set(n(Some(c.legacy)));
     }
     metrics_text(m.metrics.encode())
 }

@@ -49,11 +49,7 @@ pub fn html(page: &'static str) -> Response {
 
 /// Metrics text with the OpenMetrics content type.
 pub(crate) fn metrics_text(body: String) -> Response {
-    (
-        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
 /// A readiness answer: 200 when ready, 503 otherwise, JSON either way.

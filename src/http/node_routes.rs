@@ -33,7 +33,10 @@ pub struct NodeHttp {
 pub fn node_router(state: NodeHttp) -> Router {
     Router::new()
         .route("/", get(|| async { html(PAGE) }))
-        .route("/health", get(|| async { Json(json!({"status": "ok", "role": "node"})) }))
+        .route(
+            "/health",
+            get(|| async { Json(json!({"status": "ok", "role": "node"})) }),
+        )
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/api/status", get(status))

@@ -115,33 +115,130 @@ impl MemberMetrics {
 
     fn register_raft(&self, r: &mut Registry) {
         let g = &self.gauges;
-        r.register("raft_has_leader", "1 if this member knows a leader whose quorum is current", g.has_leader.clone());
-        r.register("raft_is_leader", "1 if this member is the leader", g.is_leader.clone());
-        r.register("member_ready", "1 if /ready answers 200 (leader known, caught up, quorum heard)", g.ready.clone());
-        r.register("raft_leader_changes", "Times the leader this member knows changed (to another or to none)", self.leader_changes.clone());
+        r.register(
+            "raft_has_leader",
+            "1 if this member knows a leader whose quorum is current",
+            g.has_leader.clone(),
+        );
+        r.register(
+            "raft_is_leader",
+            "1 if this member is the leader",
+            g.is_leader.clone(),
+        );
+        r.register(
+            "member_ready",
+            "1 if /ready answers 200 (leader known, caught up, quorum heard)",
+            g.ready.clone(),
+        );
+        r.register(
+            "raft_leader_changes",
+            "Times the leader this member knows changed (to another or to none)",
+            self.leader_changes.clone(),
+        );
         r.register("raft_term", "Current Raft term", g.term.clone());
-        r.register("raft_commit_index", "Last log index known committed on this member", g.commit_index.clone());
-        r.register("raft_applied_index", "Last log index applied to this member's registry", g.applied_index.clone());
-        r.register("raft_last_log_index", "Last log index in this member's log", g.last_log_index.clone());
-        r.register("raft_log_entries_since_snapshot", "Log entries after the last snapshot", g.entries_since_snapshot.clone());
-        r.register_with_unit("raft_snapshot_age", "Time since the current snapshot was taken or installed (0 if none)", Unit::Seconds, g.snapshot_age_seconds.clone());
-        r.register_with_unit("raft_quorum_ack_age", "Leader only: time since a quorum last acknowledged it (0 on followers)", Unit::Seconds, g.quorum_ack_age_seconds.clone());
-        r.register("raft_voters", "Voting members in the membership this member knows", g.voters.clone());
-        r.register("registry_records", "Records in the registry, by kind (signed, legacy)", g.registry_records.clone());
-        r.register("proposals_committed", "Raft entries this member proposed that committed", self.proposals_committed.clone());
-        r.register("proposals_failed", "Raft entries this member proposed that failed or timed out", self.proposals_failed.clone());
-        r.register("proposals_pending", "Commands queued or in flight in the group-commit proposer", self.proposals_pending.clone());
-        r.register("proposal_commands", "Commands (registrations, removals) carried per proposed entry", self.entry_commands.clone());
-        r.register_with_unit("log_fsync_duration", "Durable log appends (redb commit, fsync)", Unit::Seconds, self.storage.log_fsync.clone());
-        r.register_with_unit("apply_duration", "State-machine applies (one redb transaction per run of entries)", Unit::Seconds, self.storage.apply.clone());
-        r.register("registry_expired", "Records and tombstones removed by applied Expire commands", self.storage.expired.clone());
+        r.register(
+            "raft_commit_index",
+            "Last log index known committed on this member",
+            g.commit_index.clone(),
+        );
+        r.register(
+            "raft_applied_index",
+            "Last log index applied to this member's registry",
+            g.applied_index.clone(),
+        );
+        r.register(
+            "raft_last_log_index",
+            "Last log index in this member's log",
+            g.last_log_index.clone(),
+        );
+        r.register(
+            "raft_log_entries_since_snapshot",
+            "Log entries after the last snapshot",
+            g.entries_since_snapshot.clone(),
+        );
+        r.register_with_unit(
+            "raft_snapshot_age",
+            "Time since the current snapshot was taken or installed (0 if none)",
+            Unit::Seconds,
+            g.snapshot_age_seconds.clone(),
+        );
+        r.register_with_unit(
+            "raft_quorum_ack_age",
+            "Leader only: time since a quorum last acknowledged it (0 on followers)",
+            Unit::Seconds,
+            g.quorum_ack_age_seconds.clone(),
+        );
+        r.register(
+            "raft_voters",
+            "Voting members in the membership this member knows",
+            g.voters.clone(),
+        );
+        r.register(
+            "registry_records",
+            "Records in the registry, by kind (signed, legacy)",
+            g.registry_records.clone(),
+        );
+        r.register(
+            "proposals_committed",
+            "Raft entries this member proposed that committed",
+            self.proposals_committed.clone(),
+        );
+        r.register(
+            "proposals_failed",
+            "Raft entries this member proposed that failed or timed out",
+            self.proposals_failed.clone(),
+        );
+        r.register(
+            "proposals_pending",
+            "Commands queued or in flight in the group-commit proposer",
+            self.proposals_pending.clone(),
+        );
+        r.register(
+            "proposal_commands",
+            "Commands (registrations, removals) carried per proposed entry",
+            self.entry_commands.clone(),
+        );
+        r.register_with_unit(
+            "log_fsync_duration",
+            "Durable log appends (redb commit, fsync)",
+            Unit::Seconds,
+            self.storage.log_fsync.clone(),
+        );
+        r.register_with_unit(
+            "apply_duration",
+            "State-machine applies (one redb transaction per run of entries)",
+            Unit::Seconds,
+            self.storage.apply.clone(),
+        );
+        r.register(
+            "registry_expired",
+            "Records and tombstones removed by applied Expire commands",
+            self.storage.expired.clone(),
+        );
     }
 
     fn register_traffic(&self, r: &mut Registry) {
-        r.register("get_peers_served", "Peer samples answered (native GetPeers and the seed's GET_PEERS)", self.get_peers.clone());
-        r.register_with_unit("get_peers_duration", "Time to answer one peer sample", Unit::Seconds, self.get_peers_seconds.clone());
-        r.register("open_connections", "Client and member connections open on the bootstrap port", self.open_connections.clone());
-        r.register("refused_frames", "Frames, lines and connections refused, by reason", self.refused.clone());
+        r.register(
+            "get_peers_served",
+            "Peer samples answered (native GetPeers and the seed's GET_PEERS)",
+            self.get_peers.clone(),
+        );
+        r.register_with_unit(
+            "get_peers_duration",
+            "Time to answer one peer sample",
+            Unit::Seconds,
+            self.get_peers_seconds.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Client and member connections open on the bootstrap port",
+            self.open_connections.clone(),
+        );
+        r.register(
+            "refused_frames",
+            "Frames, lines and connections refused, by reason",
+            self.refused.clone(),
+        );
     }
 
     /// The scrape-time gauges, to be set just before [`Self::encode`].
@@ -194,12 +291,18 @@ impl MemberMetrics {
 
     /// Something was refused for `reason`.
     pub fn refused(&self, reason: FrameRefusal) {
-        self.refused.get_or_create(&[("reason", reason.label())]).inc();
+        self.refused
+            .get_or_create(&[("reason", reason.label())])
+            .inc();
     }
 
     /// Seconds since the snapshot at `index` appeared, remembering when it first did.
     /// `age_when_first_seen` gives the age of a snapshot found at start (its file's age).
-    pub fn snapshot_age(&self, index: Option<u64>, age_when_first_seen: impl FnOnce() -> Duration) -> f64 {
+    pub fn snapshot_age(
+        &self,
+        index: Option<u64>,
+        age_when_first_seen: impl FnOnce() -> Duration,
+    ) -> f64 {
         let Some(index) = index else { return 0.0 };
         let Ok(mut seen) = self.snapshot_seen.lock() else {
             return 0.0;

@@ -61,22 +61,86 @@ impl NodeMetrics {
         };
         let mut r = Registry::with_prefix("peerchain_node");
         let g = &m.gauges;
-        r.register("peers", "Connected peers, by direction (inbound, outbound)", g.peers.clone());
-        r.register("address_book_size", "Addresses in the address book", g.address_book.clone());
-        r.register("banned_addresses", "Addresses banned right now", g.banned.clone());
-        r.register("bans", "Peers banned for misbehaviour since start", m.bans.clone());
-        r.register("chain_height", "Height of the best chain's tip", g.height.clone());
-        r.register("chain_total_work", "Expected hashes behind the best chain (its total work)", g.total_work.clone());
-        r.register("syncing", "1 while catching up with a peer", g.syncing.clone());
-        r.register("sync_target_height", "Height being synced to (the tip's height when not syncing)", g.sync_target_height.clone());
-        r.register("blocks_mined", "Blocks this node mined since start", g.blocks_mined.clone());
-        r.register("blocks_received", "Blocks received from peers (announced or in ranges)", m.blocks_received.clone());
-        r.register("blocks_served", "Blocks sent to peers in answer to range requests", m.blocks_served.clone());
-        r.register("blocks_rejected", "Blocks from peers refused as invalid", m.blocks_rejected.clone());
-        r.register("registered", "1 if the last registration or renewal with the bootstrap cluster succeeded", g.registered.clone());
-        r.register("ready", "1 if /ready answers 200 (a peer, not syncing)", g.ready.clone());
-        r.register("bootstrap_member", "1 for the bootstrap member this node last talked to", g.bootstrap_member.clone());
-        r.register("bootstrap_failovers", "Times the node moved to another bootstrap member", m.failovers.clone());
+        r.register(
+            "peers",
+            "Connected peers, by direction (inbound, outbound)",
+            g.peers.clone(),
+        );
+        r.register(
+            "address_book_size",
+            "Addresses in the address book",
+            g.address_book.clone(),
+        );
+        r.register(
+            "banned_addresses",
+            "Addresses banned right now",
+            g.banned.clone(),
+        );
+        r.register(
+            "bans",
+            "Peers banned for misbehaviour since start",
+            m.bans.clone(),
+        );
+        r.register(
+            "chain_height",
+            "Height of the best chain's tip",
+            g.height.clone(),
+        );
+        r.register(
+            "chain_total_work",
+            "Expected hashes behind the best chain (its total work)",
+            g.total_work.clone(),
+        );
+        r.register(
+            "syncing",
+            "1 while catching up with a peer",
+            g.syncing.clone(),
+        );
+        r.register(
+            "sync_target_height",
+            "Height being synced to (the tip's height when not syncing)",
+            g.sync_target_height.clone(),
+        );
+        r.register(
+            "blocks_mined",
+            "Blocks this node mined since start",
+            g.blocks_mined.clone(),
+        );
+        r.register(
+            "blocks_received",
+            "Blocks received from peers (announced or in ranges)",
+            m.blocks_received.clone(),
+        );
+        r.register(
+            "blocks_served",
+            "Blocks sent to peers in answer to range requests",
+            m.blocks_served.clone(),
+        );
+        r.register(
+            "blocks_rejected",
+            "Blocks from peers refused as invalid",
+            m.blocks_rejected.clone(),
+        );
+        r.register(
+            "registered",
+            "1 if the last registration or renewal with the bootstrap cluster succeeded",
+            g.registered.clone(),
+        );
+        r.register(
+            "ready",
+            "1 if /ready answers 200 (a peer, not syncing)",
+            g.ready.clone(),
+        );
+        r.register(
+            "bootstrap_member",
+            "1 for the bootstrap member this node last talked to",
+            g.bootstrap_member.clone(),
+        );
+        r.register(
+            "bootstrap_failovers",
+            "Times the node moved to another bootstrap member",
+            m.failovers.clone(),
+        );
         m.registry = Arc::new(r);
         m
     }
@@ -110,23 +174,30 @@ impl NodeMetrics {
     pub fn set_status(&self, s: &NodeStatus, ready: bool) {
         let g = &self.gauges;
         let outbound = s.peers.iter().filter(|p| p.outbound).count();
-        g.peers.get_or_create(&[("direction", "outbound")]).set(outbound as i64);
+        g.peers
+            .get_or_create(&[("direction", "outbound")])
+            .set(outbound as i64);
         g.peers
             .get_or_create(&[("direction", "inbound")])
             .set((s.peers.len() - outbound) as i64);
         g.address_book.set(s.known_addresses.len() as i64);
         g.banned.set(s.banned.len() as i64);
-        g.height.set(i64::try_from(s.tip.height).unwrap_or(i64::MAX));
+        g.height
+            .set(i64::try_from(s.tip.height).unwrap_or(i64::MAX));
         g.total_work.set(s.tip.total_work as f64);
         g.syncing.set(i64::from(s.syncing.is_some()));
         let target = s.syncing.map_or(s.tip.height, |(_, t)| t);
-        g.sync_target_height.set(i64::try_from(target).unwrap_or(i64::MAX));
-        g.blocks_mined.set(i64::try_from(s.blocks_mined).unwrap_or(i64::MAX));
+        g.sync_target_height
+            .set(i64::try_from(target).unwrap_or(i64::MAX));
+        g.blocks_mined
+            .set(i64::try_from(s.blocks_mined).unwrap_or(i64::MAX));
         g.registered.set(i64::from(s.registered));
         g.ready.set(i64::from(ready));
         g.bootstrap_member.clear();
         if let Some(b) = &s.bootstrap {
-            g.bootstrap_member.get_or_create(&[("member", b.clone())]).set(1);
+            g.bootstrap_member
+                .get_or_create(&[("member", b.clone())])
+                .set(1);
         }
     }
 

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::snapshot_file::{SnapshotReader, SnapshotWriter};
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
-use crate::registry::registry_db::create_with_tables;
 use crate::metrics::StorageMetrics;
-use crate::registry::{CommandOutcome, RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem};
+use crate::registry::registry_db::create_with_tables;
+use crate::registry::{
+    CommandOutcome, RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem,
+};
 
 const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 const KEY_APPLIED: &str = "last_applied";
