@@ -61,10 +61,13 @@ impl Proposer {
     pub async fn propose(&self, command: RegistryCommand) -> Result<CommandOutcome, ErrorReply> {
         let (reply, rx) = oneshot::channel();
         self.metrics.proposal_queued();
-        self.tx
-            .send(Pending { command, reply })
-            .await
-            .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?;
+        if self.tx.send(Pending { command, reply }).await.is_err() {
+            self.metrics.proposal_unqueued();
+            return Err(ErrorReply::new(
+                ErrorCode::Unavailable,
+                "member is shutting down",
+            ));
+        }
         rx.await
             .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?
     }

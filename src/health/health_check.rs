@@ -20,6 +20,8 @@ pub enum HealthError {
     Unreachable(ClientError),
     #[error("unhealthy: member {member_id} knows no leader (term {term}); the cluster may have lost its quorum")]
     NoLeader { member_id: u64, term: u64 },
+    #[error("unhealthy: member {member_id} is not ready: {reasons}")]
+    MemberNotReady { member_id: u64, reasons: String },
     #[error("unhealthy: {addr} sent an unexpected reply: {reply}")]
     Unexpected { addr: String, reply: String },
     #[error("nothing to check: pass --http ADDR, --bootstrap ADDR and/or --node ADDR")]
@@ -80,6 +82,13 @@ pub async fn check_bootstrap(
             reply: format!("{reply:?}"),
         });
     };
+    if info.ready == Some(false) && info.leader_id.is_some() {
+        // A leader cut off from its quorum still names itself: the member's own verdict wins.
+        return Err(HealthError::MemberNotReady {
+            member_id: info.member_id,
+            reasons: info.not_ready_reasons.join("; "),
+        });
+    }
     match info.leader_id {
         Some(leader_id) => Ok(BootstrapHealth {
             member_id: info.member_id,

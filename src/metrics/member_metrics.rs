@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 use super::{encode_registry, latency_buckets, StorageMetrics};
 
@@ -115,129 +115,40 @@ impl MemberMetrics {
 
     fn register_raft(&self, r: &mut Registry) {
         let g = &self.gauges;
-        r.register(
-            "raft_has_leader",
-            "1 if this member knows a leader whose quorum is current",
-            g.has_leader.clone(),
+        register!(r;
+            "raft_has_leader", "1 if this member knows a leader whose quorum is current" => g.has_leader,
+            "raft_is_leader", "1 if this member is the leader" => g.is_leader,
+            "member_ready", "1 if /ready answers 200 (leader known, caught up, quorum heard)" => g.ready,
+            "raft_leader_changes", "Times the leader this member knows changed (to another or to none)" => self.leader_changes,
+            "raft_term", "Current Raft term" => g.term,
+            "raft_commit_index", "Last log index known committed on this member" => g.commit_index,
+            "raft_applied_index", "Last log index applied to this member's registry" => g.applied_index,
+            "raft_last_log_index", "Last log index in this member's log" => g.last_log_index,
+            "raft_log_entries_since_snapshot", "Log entries after the last snapshot" => g.entries_since_snapshot,
+            "raft_voters", "Voting members in the membership this member knows" => g.voters,
+            "registry_records", "Records in the registry, by kind (signed, legacy)" => g.registry_records,
+            "proposals_committed", "Raft entries this member proposed that committed" => self.proposals_committed,
+            "proposals_failed", "Raft entries this member proposed that failed or timed out" => self.proposals_failed,
+            "proposals_pending", "Commands queued or in flight in the group-commit proposer" => self.proposals_pending,
+            "proposal_commands", "Commands (registrations, removals) carried per proposed entry" => self.entry_commands,
+            "registry_expired", "Records and tombstones removed by applied Expire commands" => self.storage.expired,
         );
-        r.register(
-            "raft_is_leader",
-            "1 if this member is the leader",
-            g.is_leader.clone(),
-        );
-        r.register(
-            "member_ready",
-            "1 if /ready answers 200 (leader known, caught up, quorum heard)",
-            g.ready.clone(),
-        );
-        r.register(
-            "raft_leader_changes",
-            "Times the leader this member knows changed (to another or to none)",
-            self.leader_changes.clone(),
-        );
-        r.register("raft_term", "Current Raft term", g.term.clone());
-        r.register(
-            "raft_commit_index",
-            "Last log index known committed on this member",
-            g.commit_index.clone(),
-        );
-        r.register(
-            "raft_applied_index",
-            "Last log index applied to this member's registry",
-            g.applied_index.clone(),
-        );
-        r.register(
-            "raft_last_log_index",
-            "Last log index in this member's log",
-            g.last_log_index.clone(),
-        );
-        r.register(
-            "raft_log_entries_since_snapshot",
-            "Log entries after the last snapshot",
-            g.entries_since_snapshot.clone(),
-        );
-        r.register_with_unit(
-            "raft_snapshot_age",
-            "Time since the current snapshot was taken or installed (0 if none)",
-            Unit::Seconds,
-            g.snapshot_age_seconds.clone(),
-        );
-        r.register_with_unit(
-            "raft_quorum_ack_age",
-            "Leader only: time since a quorum last acknowledged it (0 on followers)",
-            Unit::Seconds,
-            g.quorum_ack_age_seconds.clone(),
-        );
-        r.register(
-            "raft_voters",
-            "Voting members in the membership this member knows",
-            g.voters.clone(),
-        );
-        r.register(
-            "registry_records",
-            "Records in the registry, by kind (signed, legacy)",
-            g.registry_records.clone(),
-        );
-        r.register(
-            "proposals_committed",
-            "Raft entries this member proposed that committed",
-            self.proposals_committed.clone(),
-        );
-        r.register(
-            "proposals_failed",
-            "Raft entries this member proposed that failed or timed out",
-            self.proposals_failed.clone(),
-        );
-        r.register(
-            "proposals_pending",
-            "Commands queued or in flight in the group-commit proposer",
-            self.proposals_pending.clone(),
-        );
-        r.register(
-            "proposal_commands",
-            "Commands (registrations, removals) carried per proposed entry",
-            self.entry_commands.clone(),
-        );
-        r.register_with_unit(
-            "log_fsync_duration",
-            "Durable log appends (redb commit, fsync)",
-            Unit::Seconds,
-            self.storage.log_fsync.clone(),
-        );
-        r.register_with_unit(
-            "apply_duration",
-            "State-machine applies (one redb transaction per run of entries)",
-            Unit::Seconds,
-            self.storage.apply.clone(),
-        );
-        r.register(
-            "registry_expired",
-            "Records and tombstones removed by applied Expire commands",
-            self.storage.expired.clone(),
+        register!(r; seconds
+            "raft_snapshot_age", "Time since the current snapshot was taken or installed (0 if none)" => g.snapshot_age_seconds,
+            "raft_quorum_ack_age", "Leader only: time since a quorum last acknowledged it (0 on followers)" => g.quorum_ack_age_seconds,
+            "log_fsync_duration", "Durable log appends (redb commit, fsync)" => self.storage.log_fsync,
+            "apply_duration", "State-machine applies (one redb transaction per run of entries)" => self.storage.apply,
         );
     }
 
     fn register_traffic(&self, r: &mut Registry) {
-        r.register(
-            "get_peers_served",
-            "Peer samples answered (native GetPeers and the seed's GET_PEERS)",
-            self.get_peers.clone(),
+        register!(r;
+            "get_peers_served", "Peer samples answered (native GetPeers and the seed's GET_PEERS)" => self.get_peers,
+            "open_connections", "Client and member connections open on the bootstrap port" => self.open_connections,
+            "refused_frames", "Frames, lines and connections refused, by reason" => self.refused,
         );
-        r.register_with_unit(
-            "get_peers_duration",
-            "Time to answer one peer sample",
-            Unit::Seconds,
-            self.get_peers_seconds.clone(),
-        );
-        r.register(
-            "open_connections",
-            "Client and member connections open on the bootstrap port",
-            self.open_connections.clone(),
-        );
-        r.register(
-            "refused_frames",
-            "Frames, lines and connections refused, by reason",
-            self.refused.clone(),
+        register!(r; seconds
+            "get_peers_duration", "Time to answer one peer sample" => self.get_peers_seconds,
         );
     }
 
@@ -264,6 +175,11 @@ impl MemberMetrics {
     /// A command joined the proposer's queue.
     pub fn proposal_queued(&self) {
         self.proposals_pending.inc();
+    }
+
+    /// A command left the queue without being proposed (the member is shutting down).
+    pub fn proposal_unqueued(&self) {
+        self.proposals_pending.dec();
     }
 
     /// An entry of `commands` commands was proposed and finished (`ok` if committed).

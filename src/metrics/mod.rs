@@ -13,6 +13,22 @@
 //!   handed to the Raft storage.
 //! - [`node_metrics`] — [`NodeMetrics`]: what a node counts, and its registry.
 
+/// Registers each `name, help => metric` in a registry (the metric is cloned: clones share
+/// their values), one line per metric. `seconds` gives the names a `_seconds` unit.
+macro_rules! register {
+    ($r:expr; $( $name:literal, $help:literal => $metric:expr ),* $(,)?) => {
+        $( $r.register($name, $help, $metric.clone()); )*
+    };
+    ($r:expr; seconds $( $name:literal, $help:literal => $metric:expr ),* $(,)?) => {
+        $( $r.register_with_unit(
+            $name,
+            $help,
+            prometheus_client::registry::Unit::Seconds,
+            $metric.clone(),
+        ); )*
+    };
+}
+
 pub mod member_metrics;
 pub mod node_metrics;
 pub mod storage_metrics;

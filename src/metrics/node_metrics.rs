@@ -61,85 +61,23 @@ impl NodeMetrics {
         };
         let mut r = Registry::with_prefix("peerchain_node");
         let g = &m.gauges;
-        r.register(
-            "peers",
-            "Connected peers, by direction (inbound, outbound)",
-            g.peers.clone(),
-        );
-        r.register(
-            "address_book_size",
-            "Addresses in the address book",
-            g.address_book.clone(),
-        );
-        r.register(
-            "banned_addresses",
-            "Addresses banned right now",
-            g.banned.clone(),
-        );
-        r.register(
-            "bans",
-            "Peers banned for misbehaviour since start",
-            m.bans.clone(),
-        );
-        r.register(
-            "chain_height",
-            "Height of the best chain's tip",
-            g.height.clone(),
-        );
-        r.register(
-            "chain_total_work",
-            "Expected hashes behind the best chain (its total work)",
-            g.total_work.clone(),
-        );
-        r.register(
-            "syncing",
-            "1 while catching up with a peer",
-            g.syncing.clone(),
-        );
-        r.register(
-            "sync_target_height",
-            "Height being synced to (the tip's height when not syncing)",
-            g.sync_target_height.clone(),
-        );
-        r.register(
-            "blocks_mined",
-            "Blocks this node mined since start",
-            g.blocks_mined.clone(),
-        );
-        r.register(
-            "blocks_received",
-            "Blocks received from peers (announced or in ranges)",
-            m.blocks_received.clone(),
-        );
-        r.register(
-            "blocks_served",
-            "Blocks sent to peers in answer to range requests",
-            m.blocks_served.clone(),
-        );
-        r.register(
-            "blocks_rejected",
-            "Blocks from peers refused as invalid",
-            m.blocks_rejected.clone(),
-        );
-        r.register(
-            "registered",
-            "1 if the last registration or renewal with the bootstrap cluster succeeded",
-            g.registered.clone(),
-        );
-        r.register(
-            "ready",
-            "1 if /ready answers 200 (a peer, not syncing)",
-            g.ready.clone(),
-        );
-        r.register(
-            "bootstrap_member",
-            "1 for the bootstrap member this node last talked to",
-            g.bootstrap_member.clone(),
-        );
-        r.register(
-            "bootstrap_failovers",
-            "Times the node moved to another bootstrap member",
-            m.failovers.clone(),
+        register!(r;
+            "peers", "Connected peers, by direction (inbound, outbound)" => g.peers,
+            "address_book_size", "Addresses in the address book" => g.address_book,
+            "banned_addresses", "Addresses banned right now" => g.banned,
+            "bans", "Peers banned for misbehaviour since start" => m.bans,
+            "chain_height", "Height of the best chain's tip" => g.height,
+            "chain_total_work", "Expected hashes behind the best chain (its total work)" => g.total_work,
+            "syncing", "1 while catching up with a peer" => g.syncing,
+            "sync_target_height", "Height being synced to (the tip's height when not syncing)" => g.sync_target_height,
+            "blocks_mined", "Blocks this node mined since start" => g.blocks_mined,
+            "blocks_received", "Blocks received from peers (announced or in ranges)" => m.blocks_received,
+            "blocks_served", "Blocks sent to peers in answer to range requests" => m.blocks_served,
+            "blocks_rejected", "Blocks from peers refused as invalid" => m.blocks_rejected,
+            "registered", "1 if the last registration or renewal with the bootstrap cluster succeeded" => g.registered,
+            "ready", "1 if /ready answers 200 (a peer, not syncing)" => g.ready,
+            "bootstrap_member", "1 for the bootstrap member this node last talked to" => g.bootstrap_member,
+            "bootstrap_failovers", "Times the node moved to another bootstrap member" => m.failovers,
         );
         m.registry = Arc::new(r);
         m

@@ -472,11 +472,18 @@ pub fn rss_kib(pid: u32) -> u64 {
 }
 
 /// A port with `len` free loopback ports from it on (checked by binding each), for a devnet
-/// whose processes take consecutive ports.
+/// whose processes take consecutive ports. Drawn below the kernel's ephemeral range (32768
+/// up), so that no outgoing connection of this machine takes one of them as its local port
+/// between the check and the devnet's bind; no two callers of this process get overlapping
+/// ranges.
 pub fn free_range(len: u16) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let base = free_port().min(65_000 - len);
-        if (base..base + len).all(|p| StdListener::bind(("127.0.0.1", p)).is_ok()) {
+        let base = rand::Rng::gen_range(&mut rand::thread_rng(), 12_000..32_000 - len);
+        let overlaps = given.iter().any(|&(b, l)| base < b + l && b < base + len);
+        if !overlaps && (base..base + len).all(|p| StdListener::bind(("127.0.0.1", p)).is_ok()) {
+            given.push((base, len));
             return base;
         }
     }
