@@ -34,8 +34,9 @@ enum Command {
     /// A local network on loopback: 3 bootstrap members (port 4000 onwards), 4 nodes (port
     /// 7000 onwards, node 1 mining) and a live status table; Ctrl-C stops everything.
     Devnet(DevnetArgs),
-    /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
-    /// with the reason otherwise; for container healthchecks.
+    /// Exit 0 if the target is healthy (an HTTP side port's /ready answers 200, or a
+    /// bootstrap member that knows a live leader), non-zero with the reason otherwise; for
+    /// container healthchecks.
     Health(HealthArgs),
     /// Load a cluster (or one it starts) with pipelined signed registrations, the chapter's
     /// REGISTER and GetPeers samples, and print the figures.
