@@ -176,6 +176,18 @@ async fn member_metrics_are_scraped_and_move_with_registrations() -> Result<()> 
                 >= need(b, "peerchain_raft_applied_index")? + 1.0
         );
     }
+    // The status page's histogram: registered addresses per /16.
+    let page = HttpProbe::get(&http[0], "/api/status", PROBE).await?.json();
+    let groups = &page["census"]["per_group"];
+    ensure!(
+        groups["10.7/16"] == SIGNED && groups["10.9/16"] == 1,
+        "per-/16 histogram: {groups}"
+    );
+    let html = HttpProbe::get(&http[0], "/", PROBE).await?;
+    ensure!(
+        html.status == 200 && html.body.contains("/api/status"),
+        "status page"
+    );
     let refused = need(
         &after[1],
         "peerchain_refused_frames_total{reason=\"too_large\"}",

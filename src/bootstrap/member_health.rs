@@ -35,6 +35,8 @@ pub struct MemberHealth {
     /// long may already have been replaced.
     pub election_timeout_ms: u64,
     pub voters: usize,
+    /// This member leads but has not heard from a quorum within its election timeout.
+    pub leader_cut_off: bool,
 }
 
 impl MemberHealth {
@@ -74,6 +76,7 @@ impl MemberHealth {
             millis_since_quorum_ack: m.millis_since_quorum_ack,
             election_timeout_ms: election_window(member.id()).1,
             voters,
+            leader_cut_off: false,
         };
         if let Some(cause) = member.raft_failure() {
             h.reasons.push(format!("raft stopped: {cause}"));
@@ -87,14 +90,19 @@ impl MemberHealth {
             None => self.reasons.push("no leader known".into()),
             Some(_) if leading && self.voters > 1 => match self.millis_since_quorum_ack {
                 Some(ms) if ms <= self.election_timeout_ms => {}
-                Some(ms) => self.reasons.push(format!(
-                    "leader has not heard from a quorum for {:.1} s (election timeout {} ms)",
-                    ms as f64 / 1000.0,
-                    self.election_timeout_ms
-                )),
-                None => self
-                    .reasons
-                    .push("leader not yet acknowledged by a quorum".into()),
+                Some(ms) => {
+                    self.leader_cut_off = true;
+                    self.reasons.push(format!(
+                        "leader has not heard from a quorum for {:.1} s (election timeout {} ms)",
+                        ms as f64 / 1000.0,
+                        self.election_timeout_ms
+                    ));
+                }
+                None => {
+                    self.leader_cut_off = true;
+                    self.reasons
+                        .push("leader not yet acknowledged by a quorum".into());
+                }
             },
             Some(_) => {}
         }
@@ -112,8 +120,7 @@ impl MemberHealth {
     /// The leader, if this member knows one whose quorum is current (a leader that lost its
     /// quorum does not count, even when it is this member).
     pub fn live_leader(&self) -> Option<u64> {
-        let stale = self.state == "leader" && self.reasons.iter().any(|r| r.starts_with("leader "));
-        self.leader_id.filter(|_| !stale)
+        self.leader_id.filter(|_| !self.leader_cut_off)
     }
 }
 
@@ -136,6 +143,7 @@ mod tests {
             millis_since_quorum_ack: ack,
             election_timeout_ms: 800,
             voters,
+            leader_cut_off: false,
         };
         h.judge(true);
         h
@@ -157,6 +165,7 @@ mod tests {
     fn a_member_behind_its_commit_index_or_without_a_leader_is_not_ready() {
         let mut h = leader(Some(10), 3);
         h.state = "follower".into();
+        h.leader_id = Some(2);
         h.applied_index = Some(7);
         h.reasons.clear();
         h.judge(false);
