@@ -43,6 +43,10 @@ pub struct BootstrapArgs {
     /// Largest frame read or written, bytes (default 1 MiB).
     #[arg(long)]
     pub max_frame_length: Option<usize>,
+    /// Serve metrics, health, readiness and a status page over HTTP on this address (off
+    /// unless given; bind it to 127.0.0.1 or a monitoring network).
+    #[arg(long)]
+    pub http: Option<String>,
 }
 
 impl BootstrapArgs {
@@ -91,6 +95,9 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.max_frame_length {
             c.max_frame_length = v;
+        }
+        if self.http.is_some() {
+            c.http = self.http;
         }
         c.validate().map_err(BootstrapError::Config)?;
         Ok(c)
