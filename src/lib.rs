@@ -7,7 +7,8 @@
 //! - [`registry`] — the peer registry kept in redb tables, and the commands that change it.
 //! - [`raft`] — openraft storage (log, state machine, snapshots) and the member network.
 //! - [`bootstrap`] — a bootstrap member: accept loop, per-IP and per-subnet client quotas,
-//!   request handling, group commit, expiry, the seed chapter's JSON-lines protocol.
+//!   request handling, group commit, expiry on cluster time (the voters' median clock), the
+//!   seed chapter's JSON-lines protocol.
 //! - [`chain`] — proof-of-work blocks and their validation (pure, I/O-free).
 //! - [`client`] — the one bootstrap client, with fallback across members.
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
@@ -15,6 +16,8 @@
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 //! - [`bench`] — `peerchain bench`, the load generator behind `scripts/bench`.
 //! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
+//! - [`metrics`] — Prometheus metrics of members and nodes (prometheus-client).
+//! - [`http`] — the HTTP side port: `/metrics`, `/health`, `/ready`, status pages (axum).
 //! - [`config_file`] — reading a `--config` TOML file.
 
 pub mod bench;
@@ -25,6 +28,8 @@ pub mod config_file;
 pub mod ctl;
 pub mod devnet;
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod record;

@@ -43,6 +43,10 @@ pub struct BootstrapArgs {
     /// Largest frame read or written, bytes (default 1 MiB).
     #[arg(long)]
     pub max_frame_length: Option<usize>,
+    /// Serve metrics, health, readiness and a status page over HTTP on this address (off
+    /// unless given; bind it to 127.0.0.1 or a monitoring network).
+    #[arg(long)]
+    pub http: Option<String>,
     /// Most client connections open at once (default 4096; members have slots of their own).
     #[arg(long)]
     pub max_connections: Option<usize>,
@@ -159,6 +163,9 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.max_frame_length {
             c.max_frame_length = v;
+        }
+        if self.http.is_some() {
+            c.http = self.http;
         }
         if let Some(v) = self.max_connections {
             c.max_connections = v;

@@ -70,6 +70,10 @@ pub struct BootstrapConfig {
     pub max_connections: usize,
     /// Writes are refused while the data directory's disk has less free space than this.
     pub min_free_disk: u64,
+    /// Address of the HTTP side port (`/metrics`, `/health`, `/ready`, the status page); off
+    /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
+    /// bind it to loopback or a monitoring network (see docs/security-http.md).
+    pub http: Option<String>,
     /// Per-IP and per-subnet limits on clients (`[quotas]` in TOML). Kept last: TOML
     /// writes tables after plain values.
     pub quotas: QuotaConfig,
@@ -93,6 +97,7 @@ impl Default for BootstrapConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             min_free_disk: DEFAULT_MIN_FREE_DISK,
+            http: None,
             quotas: QuotaConfig::default(),
         }
     }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::connection_quota::{Admission, ConnectionRefusal};
 use super::frame_budget::{BudgetedDecoder, PREAUTH_MAX_FRAME};
 use super::{legacy_protocol, Member, RequestHandler};
+use crate::metrics::FrameRefusal;
 use crate::wire::{DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response};
 
 /// How long a new connection may stay silent before it is closed.
@@ -125,6 +126,11 @@ impl Connection {
                 Ok(None) => break,
                 Ok(Some(Ok(env))) => env,
                 Ok(Some(Err(e))) => {
+                    member.metrics.refused(match e {
+                        DecodeError::FrameTooLarge { .. } => FrameRefusal::TooLarge,
+                        DecodeError::OverBudget { .. } => FrameRefusal::OverBudget,
+                        _ => FrameRefusal::Malformed,
+                    });
                     reply_and_close(&tx, 0, decode_reply(&e)).await;
                     tracing::debug!(%peer, error = %e, "bad frame");
                     break;
@@ -142,6 +148,9 @@ impl Connection {
             }
             if let Some(resp) = handler.handle_auth(&body) {
                 let failed = matches!(resp, Response::Error(_));
+                if failed {
+                    member.metrics.refused(FrameRefusal::AuthFailed);
+                }
                 if matches!(resp, Response::AuthOk) {
                     // A member or operator: full-size frames, and strangers' partial frames
                     // no longer count against it.
@@ -157,6 +166,7 @@ impl Connection {
             let must_auth = body.needs_member_auth() || reserved;
             if must_auth && !handler.is_authenticated() {
                 tracing::warn!(%peer, "member-only request on an unauthenticated connection");
+                member.metrics.refused(FrameRefusal::Unauthenticated);
                 let e = ErrorReply::new(
                     ErrorCode::Unauthenticated,
                     "this request needs the cluster secret",
@@ -218,6 +228,7 @@ fn rate_refusal(
         return None;
     }
     let refusal = member.quotas.requests.check(peer.ip()).err()?;
+    member.metrics.refused(FrameRefusal::RateLimited);
     member
         .quotas
         .refusals

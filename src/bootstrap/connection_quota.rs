@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use super::QuotaConfig;
+use crate::metrics::FrameRefusal;
 use crate::record::source_subnet::{canonical_ip, SourceSubnet};
 
 #[derive(Debug, Default)]
@@ -45,6 +46,16 @@ pub enum ConnectionRefusal {
     PerSubnet { subnet: SourceSubnet, limit: u32 },
     #[error("this member is at its limit of {limit} client connections; try another member")]
     Full { limit: usize },
+}
+
+impl ConnectionRefusal {
+    /// The `refused` metric's reason for this refusal.
+    pub fn metric(&self) -> FrameRefusal {
+        match self {
+            Self::Full { .. } => FrameRefusal::ConnectionLimit,
+            Self::PerIp { .. } | Self::PerSubnet { .. } => FrameRefusal::ConnectionQuota,
+        }
+    }
 }
 
 /// A held connection slot; dropping it frees the slot.

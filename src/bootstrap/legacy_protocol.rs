@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame_budget::BudgetCharge;
 use super::Member;
+use crate::metrics::FrameRefusal;
 use crate::record::PeerAddress;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
 use crate::wire::{ErrorCode, Request, Response};
@@ -70,14 +71,21 @@ pub async fn serve(
             r = tokio::time::timeout(LINE_TIMEOUT, read_line(&mut reader, &mut line, &mut charge)) => r,
         };
         let (reply, keep_open) = match read {
-            Ok(Err(LineError::OverBudget(e))) => (format!("Error: {e}"), false),
+            Ok(Err(LineError::OverBudget(e))) => {
+                member.metrics.refused(FrameRefusal::OverBudget);
+                (format!("Error: {e}"), false)
+            }
             Err(_) | Ok(Err(LineError::Io)) | Ok(Ok(0)) => return,
-            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
-                "Invalid request: line too long or truncated".to_string(),
-                false,
-            ),
+            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => {
+                member.metrics.refused(FrameRefusal::Malformed);
+                (
+                    "Invalid request: line too long or truncated".to_string(),
+                    false,
+                )
+            }
             Ok(Ok(_)) => match member.quotas.requests.check(peer.ip()) {
                 Err(refusal) => {
+                    member.metrics.refused(FrameRefusal::RateLimited);
                     member
                         .quotas
                         .refusals
@@ -85,8 +93,18 @@ pub async fn serve(
                     (format!("Error: {refusal}"), true)
                 }
                 Ok(()) => match serde_json::from_slice::<LegacyRequest>(&line) {
-                    Err(e) => (format!("Invalid request format: {e}"), false),
-                    Ok(req) => answer(&member, peer, req).await,
+                    Err(e) => {
+                        member.metrics.refused(FrameRefusal::Malformed);
+                        (format!("Invalid request format: {e}"), false)
+                    }
+                    Ok(req) => {
+                        let (reply, keep_open) = answer(&member, peer, req).await;
+                        if !keep_open {
+                            // An unknown request type.
+                            member.metrics.refused(FrameRefusal::Malformed);
+                        }
+                        (reply, keep_open)
+                    }
                 },
             },
         };
@@ -147,6 +165,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
             }
             if req.kind == "REGISTER" {
                 if let Some(refusal) = quota_precheck(member, &req.payload, &source_ip).await {
+                    member.metrics.refused(FrameRefusal::LegacyQuota);
                     member
                         .quotas
                         .refusals
@@ -157,7 +176,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
                 RegistryCommand::RegisterLegacy {
                     address: req.payload,
                     source_ip,
-                    expires_at_ms: crate::unix_ms().saturating_add(ttl),
+                    expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
                     limits: member.config.quotas.legacy_limits(),
                 }
             } else {
@@ -176,6 +195,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::NotFound => NOT_FOUND.to_string(),
         // The legacy-records quota: refused, and worth retrying only later.
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::Unavailable => {
+            member.metrics.refused(FrameRefusal::LegacyQuota);
             member
                 .quotas
                 .refusals

@@ -6,7 +6,8 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, ClientQuotas, LeaderLink, Proposer};
+use super::{BootstrapConfig, ClientQuotas, ClusterClock, LeaderLink, MemberHealth, Proposer};
+use crate::metrics::MemberMetrics;
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
@@ -19,6 +20,10 @@ pub struct Member {
     pub secret: ClusterSecret,
     pub proposer: Proposer,
     pub leader_link: Arc<LeaderLink>,
+    /// Cluster time: what decides expiry and validity instead of this machine's clock.
+    pub clock: Arc<ClusterClock>,
+    /// Counters and histograms served on the HTTP side port's `/metrics`.
+    pub metrics: MemberMetrics,
     /// Per-source limits on clients.
     pub quotas: Arc<ClientQuotas>,
 }
@@ -62,7 +67,7 @@ impl Member {
     /// # Errors
     /// A storage error reading the registry size.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ErrorReply> {
-        let (leader_id, term, members, last_applied_index) = {
+        let (leader_id, term, mut members, last_applied_index) = {
             let m = self.raft.metrics();
             let m = m.borrow();
             // A stopped Raft keeps its last metrics: it no longer knows who leads.
@@ -75,6 +80,9 @@ impl Member {
                     id: *id,
                     addr: node.addr.clone(),
                     voter: voters.contains(id),
+                    clock_offset_ms: None,
+                    clock_skew_ms: None,
+                    clock_rtt_ms: None,
                 })
                 .collect::<Vec<_>>();
             (
@@ -84,8 +92,10 @@ impl Member {
                 m.last_applied.map(|l| l.index),
             )
         };
+        self.add_clock_readings(&mut members);
         let leader_addr =
             leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
+        let health = MemberHealth::capture(self).await;
         let peer_count = self
             .registry
             .read(|r| r.count())
@@ -101,7 +111,22 @@ impl Member {
             members,
             last_applied_index,
             peer_count,
+            cluster_time_ms: self.clock.now(),
+            millis_since_quorum_ack: health.millis_since_quorum_ack,
+            ready: Some(health.ready),
+            not_ready_reasons: health.reasons,
         })
+    }
+
+    /// Puts this member's latest measurement of each member's clock into `members`.
+    fn add_clock_readings(&self, members: &mut [MemberInfo]) {
+        for c in self.clock.members() {
+            if let Some(m) = members.iter_mut().find(|m| m.id == c.id) {
+                m.clock_offset_ms = Some(c.offset_ms);
+                m.clock_skew_ms = c.skew_ms;
+                m.clock_rtt_ms = Some(c.rtt_ms);
+            }
+        }
     }
 
     /// Refuses writes while this member cannot store them: its Raft stopped on a storage

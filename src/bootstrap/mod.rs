@@ -16,6 +16,8 @@
 //! - [`bootstrap_args`] — [`BootstrapArgs`], the command line over the TOML file.
 //! - [`bootstrap_config`] — [`BootstrapConfig`].
 //! - [`member`] — [`Member`], the shared state of a running member.
+//! - [`member_health`] — [`MemberHealth`]: readiness, judged once for `/ready`,
+//!   `ClusterInfo` and the metrics.
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
 //! - [`request_handler`] — answers framed requests.
 //! - [`legacy_protocol`] — the seed chapter's JSON lines.
@@ -23,6 +25,9 @@
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
 //! - [`raft_events`] — one log line per leader or membership change.
+//! - [`election`] — an operator's request that a given member stand for election.
+//! - [`cluster_clock`] — [`ClusterClock`], cluster time from the voters' clocks.
+//! - [`clock_sampler`] — [`ClockSampler`], reads the other members' clocks.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 //! - [`quota_config`] — [`QuotaConfig`], the per-source client limits.
 //! - [`client_quotas`] — [`ClientQuotas`], what a member counts per client source:
@@ -36,13 +41,17 @@ pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
 pub mod client_quotas;
+pub mod clock_sampler;
+pub mod cluster_clock;
 pub mod connection;
 pub mod connection_quota;
+pub mod election;
 pub mod expiry_task;
 pub mod frame_budget;
 pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
+pub mod member_health;
 pub mod member_ips;
 pub mod proposer;
 pub mod quota_config;
@@ -59,10 +68,13 @@ pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
 pub use client_quotas::ClientQuotas;
+pub use clock_sampler::ClockSampler;
+pub use cluster_clock::ClusterClock;
 pub use connection::Connection;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
 pub use member::Member;
+pub use member_health::MemberHealth;
 pub use proposer::Proposer;
 pub use quota_config::QuotaConfig;
 pub use request_handler::RequestHandler;
@@ -72,6 +84,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::MemberMetrics;
 use crate::raft::{
     raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore,
 };
@@ -92,17 +105,37 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BootstrapError> {
+    run_with_http(config, secret, listener, None, shutdown).await
+}
+
+/// [`run`], also serving the HTTP side port (metrics, health, status page) on `http`.
+///
+/// # Errors
+/// Configuration, storage and Raft start-up errors.
+pub async fn run_with_http(
+    config: BootstrapConfig,
+    secret: ClusterSecret,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BootstrapError> {
     config.validate().map_err(BootstrapError::Config)?;
+    let metrics = MemberMetrics::new();
     let storage_err = |e: &dyn std::fmt::Display| BootstrapError::Storage {
         dir: config.data_dir.display().to_string(),
         reason: e.to_string(),
     };
     // Opening may repair a large file after a crash: keep it off the async workers.
     let data_dir = config.data_dir.clone();
+    let storage_metrics = metrics.storage.clone();
     let (log, sm) = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-        let log = LogStore::open(&data_dir.join("raft-log.redb")).map_err(|e| e.to_string())?;
-        let sm = StateMachineStore::open(&data_dir).map_err(|e| e.to_string())?;
+        let log = LogStore::open(&data_dir.join("raft-log.redb"))
+            .map_err(|e| e.to_string())?
+            .with_metrics(storage_metrics.clone());
+        let sm = StateMachineStore::open(&data_dir)
+            .map_err(|e| e.to_string())?
+            .with_metrics(storage_metrics);
         Ok::<_, String>((log, sm))
     })
     .await
@@ -126,7 +159,15 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let leader_link = Arc::new(LeaderLink::new(secret.clone()));
-    let proposer = Proposer::spawn(raft.clone(), leader_link.clone(), &tracker, cancel.clone());
+    let clock = Arc::new(ClusterClock::new(config.id, raft.metrics()));
+    let proposer = Proposer::spawn(
+        raft.clone(),
+        leader_link.clone(),
+        clock.clone(),
+        metrics.clone(),
+        &tracker,
+        cancel.clone(),
+    );
     let quotas = Arc::new(ClientQuotas::new(&config));
     tracker.spawn(quotas.clone().maintain(raft.clone(), cancel.clone()));
     let member = Arc::new(Member {
@@ -137,8 +178,17 @@ pub async fn run(
         secret,
         proposer,
         leader_link,
+        clock,
+        metrics,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(ClockSampler::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(crate::http::member_watch(member.clone(), cancel.clone()));
+    if let Some(http) = http {
+        tracing::info!(addr = ?http.local_addr().ok(), "HTTP side port (metrics, health, status page)");
+        let router = crate::http::member_router(member.clone());
+        tracker.spawn(crate::http::serve(http, router, cancel.clone()));
+    }
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(
@@ -213,10 +263,15 @@ async fn accept_loop(
                     // Rare (client slots full) and bounded by the reserved pool.
                     tracing::info!(%peer, "client slots full: member address admitted into a reserved slot");
                 }
+                let open = member.metrics.connection_opened();
                 let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
-                tracker.spawn(conn.run(admission));
+                tracker.spawn(async move {
+                    conn.run(admission).await;
+                    drop(open);
+                });
             }
             Err(refusal) => {
+                member.metrics.refused(refusal.metric());
                 quotas.refusals.refused(peer.ip(), "connection", &refusal);
                 connection::refuse(stream, &refusal);
             }

@@ -97,8 +97,9 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
                 .verify(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
             let max_ttl = u64::try_from(m.config.max_ttl.as_millis()).unwrap_or(u64::MAX);
+            let (earliest, latest) = m.clock.validity_window();
             record
-                .check_expiry(crate::unix_ms(), max_ttl)
+                .check_expiry(earliest, latest, max_ttl)
                 .map_err(ErrorReply::from)?;
             match m
                 .proposer
@@ -127,7 +128,12 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             limit,
             exclude,
             linearizable,
-        } => get_peers(m, limit, exclude, linearizable).await,
+        } => {
+            let started = std::time::Instant::now();
+            let reply = get_peers(m, limit, exclude, linearizable).await;
+            m.metrics.get_peers_served(started.elapsed());
+            reply
+        }
         Request::ListPeers { after, limit } => {
             let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.entries_per_reply());
             let (peers, next) = m
@@ -141,7 +147,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         Request::Forward { commands } => {
             // The leader's own disk decides: a follower's check does not cover it.
             m.check_storage()?;
-            match write_local(&m.raft, commands).await {
+            match write_local(&m.raft, m.clock.write_time(), commands).await {
                 Ok((outcomes, index)) => Ok(Response::Outcomes {
                     outcomes,
                     log_index: Some(index),
@@ -163,6 +169,10 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         admin @ (Request::AddLearner { .. }
         | Request::Promote { .. }
         | Request::RemoveMember { .. }) => membership(m, admin).await,
+        Request::ClockProbe => Ok(Response::ClockReading {
+            unix_ms: crate::unix_ms(),
+        }),
+        Request::Elect { member_id } => super::election::elect(m, member_id).await,
         Request::AuthHello { .. } | Request::AuthProof { .. } => Err(ErrorReply::new(
             ErrorCode::BadRequest,
             "authentication messages are handled by the connection",
@@ -223,7 +233,7 @@ async fn get_peers(
         }
     }
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE).min(m.entries_per_reply());
-    let now = crate::unix_ms();
+    let now = m.clock.now_or_own();
     let mut peers = m
         .registry
         .read(move |r| r.sample(limit, &excluded, now, &mut rand::thread_rng()))

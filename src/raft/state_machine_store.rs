@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::snapshot_file::{SnapshotReader, SnapshotWriter};
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
+use crate::metrics::StorageMetrics;
 use crate::registry::registry_db::create_with_tables;
-use crate::registry::{RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem};
+use crate::registry::{
+    CommandOutcome, RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem,
+};
 
 const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
 const KEY_APPLIED: &str = "last_applied";
@@ -43,6 +46,7 @@ pub struct StateMachineStore {
     db: RegistryDb,
     db_path: PathBuf,
     snapshot_dir: PathBuf,
+    metrics: StorageMetrics,
 }
 
 impl StateMachineStore {
@@ -73,6 +77,7 @@ impl StateMachineStore {
             db,
             db_path,
             snapshot_dir,
+            metrics: StorageMetrics::default(),
         })
     }
 
@@ -95,13 +100,31 @@ impl StateMachineStore {
     /// Applies `entries`. If that fails, the handle is reopened before the error goes to
     /// openraft (which stops this member's Raft): a failed redb write would otherwise fail
     /// every later read too.
+    /// The same store, timing its applies and counting expiries in `metrics`.
+    pub fn with_metrics(self, metrics: StorageMetrics) -> Self {
+        Self { metrics, ..self }
+    }
+
     fn apply_sync(
         &self,
         entries: Vec<Entry<TypeConfig>>,
     ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
         let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
         let db = self.db.current().map_err(w)?;
+        let started = std::time::Instant::now();
         let result = Self::apply_entries(&db, entries);
+        self.metrics.observe_apply(started.elapsed());
+        if let Ok(responses) = &result {
+            let expired: u64 = responses
+                .iter()
+                .flat_map(|r| &r.outcomes)
+                .map(|o| match o {
+                    CommandOutcome::Expired { removed, .. } => u64::from(*removed),
+                    _ => 0,
+                })
+                .sum();
+            self.metrics.expired.inc_by(expired);
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, "applying to the registry failed");
             if let Err(e) = self.db.reopen(db) {

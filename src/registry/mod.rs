@@ -15,11 +15,14 @@
 //! - [`snapshot_item`] — what a snapshot stream carries (entries with slots, tombstones).
 //! - [`registry_db`] — the shared, swappable handle to the registry database.
 //! - [`registry_tables`] — the table definitions and the format version.
+//! - [`registry_census`] — signed/legacy counts and addresses per subnet group, for
+//!   metrics and the status page.
 
 pub mod exclude_set;
 pub mod legacy_quota;
 pub mod peer_entry;
 pub mod peer_sampler;
+pub mod registry_census;
 pub mod registry_command;
 pub mod registry_db;
 pub mod registry_reader;
@@ -35,6 +38,7 @@ mod tests;
 pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
 pub use legacy_quota::{LegacyLimits, LegacyQuota};
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
+pub use registry_census::RegistryCensus;
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;
 pub use registry_reader::RegistryReader;

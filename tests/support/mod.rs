@@ -5,6 +5,7 @@ pub mod abuse;
 pub mod chaos;
 pub mod chaos_report;
 pub mod chapter_client;
+pub mod clock;
 pub mod docker_faults;
 pub mod faults;
 pub mod history;
@@ -41,18 +42,26 @@ pub fn binary() -> PathBuf {
 pub fn free_port() -> u16 {
     // The kernel may hand out a just-released port again; a port given to one caller of this
     // process (a member, a node, a container's published port) is never given to another.
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("no free port");
-        if !given.contains(&port) {
-            given.push(port);
+        if reserve_port(port) {
             return port;
         }
     }
+}
+
+/// Marks `port` as handed out; false if it already was.
+fn reserve_port(port: u16) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
 }
 
 /// One member process.
@@ -65,6 +74,9 @@ pub struct MemberProc {
     /// Size (as `mount -o size=`, e.g. `"8m"`) of a private tmpfs mounted over `data_dir`
     /// for this process only (see [`Cluster::spawn`]); `None` runs on the test's disk.
     pub tmpfs: Option<String>,
+    /// A command the member runs under, e.g. `["faketime", "-f", "+1h"]` for a clock an hour
+    /// ahead (the binary and its arguments are appended); empty runs the binary directly.
+    pub wrapper: Vec<String>,
     /// Run with the default per-source client quotas instead of [`NO_CLIENT_QUOTAS`].
     pub client_quotas: bool,
 }
@@ -120,6 +132,7 @@ impl Cluster {
                 child: None,
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
                 tmpfs: None,
+                wrapper: Vec::new(),
                 client_quotas: false,
             })
             .collect();
@@ -178,9 +191,15 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(log_dir.join(format!("m{id}.log")))?;
-        let mut cmd = match &m.tmpfs {
-            None => Command::new(binary()),
-            Some(size) => {
+        let mut cmd = match (&m.tmpfs, m.wrapper.split_first()) {
+            (None, None) => Command::new(binary()),
+            (None, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            (Some(_), Some(_)) => bail!("member {id}: a wrapper and a tmpfs do not combine"),
+            (Some(size), None) => {
                 // A private mount namespace (as an unprivileged user namespace's root) with a
                 // tmpfs of `size` over the data dir; `exec` keeps the member's pid the child's.
                 std::fs::create_dir_all(&m.data_dir)?;
@@ -216,6 +235,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops member `id` cleanly and starts it again under `wrapper` (see
+    /// [`MemberProc::wrapper`]; empty for none), with its data and flags kept.
+    pub fn restart_wrapped(&mut self, id: u64, wrapper: &[&str]) -> Result<()> {
+        if self.is_running(id) {
+            self.terminate(id)?;
+        }
+        self.member_mut(id).wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self.spawn(id, false)
+    }
+
     /// Adds a new member process (not yet part of the membership) and starts it with --join.
     pub fn spawn_joining(&mut self, id: u64) -> Result<String> {
         let addr = format!("127.0.0.1:{}", free_port());
@@ -230,6 +259,7 @@ impl Cluster {
                 .map(|m| m.extra_args.clone())
                 .unwrap_or_default(),
             tmpfs: None,
+            wrapper: Vec::new(),
             client_quotas: self.members.first().is_some_and(|m| m.client_quotas),
         });
         self.spawn(id, true)?;
@@ -485,4 +515,22 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// A port with `len` free loopback ports from it on (checked by binding each), for a devnet
+/// whose processes take consecutive ports. Drawn below the kernel's ephemeral range (32768
+/// up), so that no outgoing connection of this machine takes one of them as its local port
+/// between the check and the devnet's bind; no two callers of this process get overlapping
+/// ranges.
+pub fn free_range(len: u16) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let base = rand::Rng::gen_range(&mut rand::thread_rng(), 12_000..32_000 - len);
+        let overlaps = given.iter().any(|&(b, l)| base < b + l && b < base + len);
+        if !overlaps && (base..base + len).all(|p| StdListener::bind(("127.0.0.1", p)).is_ok()) {
+            given.push((base, len));
+            return base;
+        }
+    }
 }
