@@ -281,7 +281,7 @@ async fn half_sent_frames_do_not_hold_the_members_memory() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_flood_is_rate_limited_while_another_ip_is_served() -> Result<()> {
-    let cluster = cluster_with_quotas(3, &[]).await?;
+    let (cluster, http) = support::abuse::cluster_with_quotas_and_http(3, &[]).await?;
     let member = cluster.addr(1);
     let mut flood = framed_from(source(9, 1), &member).await?;
     let mut bystander = framed_from(source(10, 1), &member).await?;
@@ -338,6 +338,17 @@ async fn a_request_flood_is_rate_limited_while_another_ip_is_served() -> Result<
     }
     println!("200 GET_PEERS lines right after: {limited_lines} rate limited");
     ensure!(limited_lines > 0);
+    // The operator sees them on the metrics port too.
+    let counted = support::abuse::metric(
+        &http,
+        "peerchain_refused_frames_total{reason=\"rate_limited\"}",
+    )
+    .await?;
+    println!("refused rate_limited on member 1's /metrics: {counted}");
+    ensure!(
+        counted >= f64::from(limited + limited_lines),
+        "{counted} counted, {limited} + {limited_lines} refused"
+    );
     let lines = log_lines(&cluster, 1, "refus");
     println!("member 1 log: {lines} refusal lines");
     ensure!(lines <= 4, "{lines}");

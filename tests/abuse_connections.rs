@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_flood_from_one_ip_takes_only_its_quota() -> Result<()> {
-    let cluster = cluster_with_quotas(3, &[]).await?;
+    let (cluster, http) = support::abuse::cluster_with_quotas_and_http(3, &[]).await?;
     let member = cluster.addr(1);
     let attacker = source(9, 1);
     let started = Instant::now();
@@ -70,6 +70,10 @@ async fn an_idle_connection_flood_from_one_ip_takes_only_its_quota() -> Result<(
     let lines = log_lines(&cluster, 1, "refus");
     println!("member 1 log: {lines} refusal lines for ~5,000 refused connections");
     ensure!(lines <= 3, "one line per source per 10 s, got {lines}");
+    let series = "peerchain_refused_frames_total{reason=\"connection_quota\"}";
+    let counted = support::abuse::metric(&http, series).await?;
+    println!("refused connection_quota on member 1's /metrics: {counted}");
+    ensure!(counted >= refusals.len() as f64, "{counted} counted");
     drop(open);
     Ok(())
 }

@@ -28,6 +28,38 @@ pub async fn cluster_with_quotas(n: u64, extra: &[&str]) -> Result<Cluster> {
     Ok(cluster)
 }
 
+/// Like [`cluster_with_quotas`], with member 1 serving its HTTP side port; returns that
+/// port's address too.
+pub async fn cluster_with_quotas_and_http(n: u64, extra: &[&str]) -> Result<(Cluster, String)> {
+    let mut cluster = Cluster::unstarted_n(n, extra)?;
+    let http = format!("127.0.0.1:{}", super::free_port());
+    for m in &mut cluster.members {
+        m.client_quotas = true;
+        if m.id == 1 {
+            m.extra_args.extend(["--http".to_string(), http.clone()]);
+        }
+    }
+    cluster.start_all().await?;
+    Ok((cluster, http))
+}
+
+/// The value of the sample `series` (`name{labels}`) in member `http`'s `/metrics`.
+pub async fn metric(http: &str, series: &str) -> Result<f64> {
+    let reply = peerchain::http::HttpProbe::get(http, "/metrics", Duration::from_secs(3)).await?;
+    reply
+        .body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("no sample {series} in {http}/metrics"))
+}
+
 /// Connects to `addr` from the loopback address `source` (port chosen by the kernel), as a
 /// client on another host would.
 pub async fn connect_from(source: IpAddr, addr: &str) -> Result<TcpStream> {
