@@ -15,6 +15,7 @@
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 //! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
 //! - [`config_file`] — reading a `--config` TOML file.
+//! - [`fuzzing`] — the bodies of the `cargo fuzz` targets, shared with the corpus replay test.
 
 pub mod bootstrap;
 pub mod chain;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod config_file;
 pub mod ctl;
 pub mod devnet;
+pub mod fuzzing;
 pub mod health;
 pub mod node;
 pub mod raft;

@@ -16,18 +16,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+pub use super::legacy_line::MAX_LINE;
+use super::legacy_line::LegacyCommand;
 use super::Member;
-use crate::record::PeerAddress;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
 use crate::wire::{ErrorCode, Request, Response};
 
-/// Longest request line accepted.
-pub const MAX_LINE: usize = 64 * 1024;
 /// Most addresses one GET_PEERS answer carries.
 pub const LEGACY_GET_PEERS_LIMIT: usize = MAX_SAMPLE_SIZE;
 /// How long a request line may take to arrive.
@@ -37,14 +36,6 @@ const REGISTERED: &str = "Peer registered successfully";
 const ALREADY: &str = "Peer already registered";
 const REMOVED: &str = "Peer removed successfully";
 const NOT_FOUND: &str = "Peer not found";
-
-#[derive(Deserialize)]
-struct LegacyRequest {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    payload: String,
-}
 
 #[derive(Serialize)]
 struct LegacyPeer<'a> {
@@ -69,13 +60,9 @@ pub async fn serve(
         };
         let (reply, keep_open) = match read {
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return,
-            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
-                "Invalid request: line too long or truncated".to_string(),
-                false,
-            ),
-            Ok(Ok(_)) => match serde_json::from_slice::<LegacyRequest>(&line) {
-                Err(e) => (format!("Invalid request format: {e}"), false),
-                Ok(req) => answer(&member, peer, req).await,
+            Ok(Ok(_)) => match LegacyCommand::parse_line(&line) {
+                Err(e) => (e.to_string(), !e.closes()),
+                Ok(command) => answer(&member, peer, command).await,
             },
         };
         let mut out = reply.into_bytes();
@@ -90,33 +77,23 @@ pub async fn serve(
 }
 
 /// The reply line and whether the connection stays open.
-async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (String, bool) {
+async fn answer(member: &Arc<Member>, peer: SocketAddr, command: LegacyCommand) -> (String, bool) {
     let source_ip = peer.ip().to_string();
-    let command = match req.kind.as_str() {
-        "GET_PEERS" => return (get_peers(member).await, true),
-        "REGISTER" | "REMOVE" => {
-            if let Err(e) = PeerAddress::parse(&req.payload) {
-                return (format!("Invalid peer address: {e}"), true);
-            }
-            if let Err(e) = member.check_storage() {
-                return (format!("Error: {}", e.message), true);
-            }
-            if req.kind == "REGISTER" {
-                let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
-                RegistryCommand::RegisterLegacy {
-                    address: req.payload,
-                    source_ip,
-                    expires_at_ms: crate::unix_ms().saturating_add(ttl),
-                }
-            } else {
-                RegistryCommand::RemoveLegacy {
-                    address: req.payload,
-                    source_ip,
-                }
+    let command = match command {
+        LegacyCommand::GetPeers => return (get_peers(member).await, true),
+        LegacyCommand::Register(address) => {
+            let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
+            RegistryCommand::RegisterLegacy {
+                address,
+                source_ip,
+                expires_at_ms: crate::unix_ms().saturating_add(ttl),
             }
         }
-        _ => return ("Invalid request type".to_string(), false),
+        LegacyCommand::Remove(address) => RegistryCommand::RemoveLegacy { address, source_ip },
     };
+    if let Err(e) = member.check_storage() {
+        return (format!("Error: {}", e.message), true);
+    }
     let text = match member.proposer.propose(command).await {
         Ok(CommandOutcome::Registered { .. }) => REGISTERED.to_string(),
         Ok(CommandOutcome::AlreadyRegistered) => ALREADY.to_string(),

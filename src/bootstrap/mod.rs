@@ -19,6 +19,7 @@
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
 //! - [`request_handler`] — answers framed requests.
 //! - [`legacy_protocol`] — the seed chapter's JSON lines.
+//! - [`legacy_line`] — one JSON line parsed and checked (pure, fuzzed).
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
@@ -30,6 +31,7 @@ pub mod bootstrap_error;
 pub mod connection;
 pub mod expiry_task;
 pub mod leader_link;
+pub mod legacy_line;
 pub mod legacy_protocol;
 pub mod member;
 pub mod proposer;
