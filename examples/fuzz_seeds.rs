@@ -13,8 +13,7 @@ use peerchain::fuzzing::FUZZ_NETWORK;
 use peerchain::raft::snapshot_file::SnapshotWriter;
 use peerchain::record::NodeIdentity;
 use peerchain::wire::{
-    ClusterInfo, Envelope, ErrorCode, ErrorReply, FrameCodec, PeerMessage, Request, Response,
-    Tip,
+    ClusterInfo, Envelope, ErrorCode, ErrorReply, FrameCodec, PeerMessage, Request, Response, Tip,
 };
 use serde::Serialize;
 use tokio_util::codec::Encoder;
@@ -35,7 +34,9 @@ fn write(dir: &Path, target: &str, seeds: Vec<Vec<u8>>) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus-raw".into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/corpus-raw".into());
     let out = Path::new(&out);
     let id = NodeIdentity::from_secret([7; 32]);
     let record = id.sign_record(FUZZ_NETWORK, "127.0.0.1:7000", 5, 1_000);
@@ -47,7 +48,6 @@ fn main() -> anyhow::Result<()> {
         hash: b1.hash,
         total_work: 17,
     };
-    let env = |body| Envelope { id: 1, body };
     let requests = [
         Request::Register {
             record: record.clone(),
@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
     ];
     let mut wire = Vec::new();
     for r in requests {
-        wire.push(frame(env(r))?);
+        wire.push(frame(Envelope { id: 1, body: r })?);
     }
     let responses = [
         Response::Registered { replaced: true },
@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         Response::Done,
     ];
     for r in responses {
-        wire.push(frame(env(r))?);
+        wire.push(frame(Envelope { id: 1, body: r })?);
     }
     let messages = [
         PeerMessage::Ping { nonce: 1 },

@@ -47,7 +47,10 @@ fn every_corpus_and_regression_input_replays_without_a_panic() -> Result<()> {
     for (target, run) in TARGETS {
         let corpus = inputs(&fuzz.join("corpus").join(target))?;
         let regressions = inputs(&fuzz.join("regressions").join(target))?;
-        ensure!(!corpus.is_empty(), "no committed corpus for target {target}");
+        ensure!(
+            !corpus.is_empty(),
+            "no committed corpus for target {target}"
+        );
         replay(target, *run, &corpus)?;
         replay(target, *run, &regressions)?;
         eprintln!(

@@ -92,7 +92,10 @@ mod tests {
             p(b"{\"type\":\"GET_PEERS\",\"payload\":\"\"}\n"),
             Ok(LegacyCommand::GetPeers)
         );
-        assert_eq!(p(b"{\"type\":\"GET_PEERS\"}"), Err(LineError::TooLongOrTruncated));
+        assert_eq!(
+            p(b"{\"type\":\"GET_PEERS\"}"),
+            Err(LineError::TooLongOrTruncated)
+        );
         assert_eq!(p(b"{\"type\":\"X\"}\n"), Err(LineError::UnknownType));
         let bad = p(b"{\"type\":\"REMOVE\",\"payload\":\"a b\"}\n");
         assert!(matches!(&bad, Err(e) if !e.closes()), "{bad:?}");

@@ -21,8 +21,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-pub use super::legacy_line::MAX_LINE;
 use super::legacy_line::LegacyCommand;
+pub use super::legacy_line::MAX_LINE;
 use super::Member;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
 use crate::wire::{ErrorCode, Request, Response};

@@ -31,7 +31,10 @@ fn check(line: &[u8]) {
         LegacyCommand::Remove(a) => ("REMOVE", a.as_str()),
     };
     if !payload.is_empty() {
-        assert!(PeerAddress::parse(payload).is_ok(), "accepted a bad address");
+        assert!(
+            PeerAddress::parse(payload).is_ok(),
+            "accepted a bad address"
+        );
     }
     let mut canonical = serde_json::json!({ "type": kind, "payload": payload })
         .to_string()

@@ -24,8 +24,11 @@ pub mod wire_frames;
 /// The network id the targets use.
 pub const FUZZ_NETWORK: &str = "peerchain-fuzz";
 
+/// A target body: any bytes in, a panic only on a bug.
+pub type TargetFn = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, TargetFn)] = &[
     ("wire_frames", wire_frames::wire_frames),
     ("legacy_line", legacy_line::legacy_line),
     ("peer_records", peer_records::peer_records),

@@ -31,6 +31,11 @@ fn identity() -> &'static NodeIdentity {
 }
 
 fn signed_then_tampered(u: &mut Unstructured<'_>) -> Result<()> {
+    // Signing and verifying cost far more than decoding: one input in four takes this path,
+    // so the decoders above get most of the executions.
+    if !u.ratio(1, 4)? {
+        return Ok(());
+    }
     let len = u.int_in_range(0..=MAX_FUZZ_ADDRESS)?;
     let address = String::from_utf8_lossy(u.bytes(len)?).into_owned();
     let (seq, expiry): (u64, u64) = (u.arbitrary()?, u.arbitrary()?);
@@ -48,7 +53,11 @@ fn signed_then_tampered(u: &mut Unstructured<'_>) -> Result<()> {
             _ => {}
         }
         let network = if tamper == 5 { "other" } else { FUZZ_NETWORK };
-        assert_eq!(d.verify(network).is_ok(), tamper == 0, "deregistration {d:?}");
+        assert_eq!(
+            d.verify(network).is_ok(),
+            tamper == 0,
+            "deregistration {d:?}"
+        );
         return Ok(());
     }
     let mut r = identity().sign_record(FUZZ_NETWORK, &address, seq, expiry);
