@@ -19,6 +19,7 @@
 //! - [`metrics`] — Prometheus metrics of members and nodes (prometheus-client).
 //! - [`http`] — the HTTP side port: `/metrics`, `/health`, `/ready`, status pages (axum).
 //! - [`config_file`] — reading a `--config` TOML file.
+//! - [`fuzzing`] — the bodies of the `cargo fuzz` targets, shared with the corpus replay test.
 
 pub mod bench;
 pub mod bootstrap;
@@ -27,6 +28,7 @@ pub mod client;
 pub mod config_file;
 pub mod ctl;
 pub mod devnet;
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod metrics;

@@ -16,20 +16,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::frame_budget::BudgetCharge;
+use super::legacy_line::{LegacyCommand, LineError as ParseError};
+pub use super::legacy_line::MAX_LINE;
 use super::Member;
 use crate::metrics::FrameRefusal;
-use crate::record::PeerAddress;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
 use crate::wire::{ErrorCode, Request, Response};
 
-/// Longest request line accepted.
-pub const MAX_LINE: usize = 64 * 1024;
 /// Most addresses one GET_PEERS answer carries.
 pub const LEGACY_GET_PEERS_LIMIT: usize = MAX_SAMPLE_SIZE;
 /// How long a request line may take to arrive.
@@ -39,14 +38,6 @@ const REGISTERED: &str = "Peer registered successfully";
 const ALREADY: &str = "Peer already registered";
 const REMOVED: &str = "Peer removed successfully";
 const NOT_FOUND: &str = "Peer not found";
-
-#[derive(Deserialize)]
-struct LegacyRequest {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    payload: String,
-}
 
 #[derive(Serialize)]
 struct LegacyPeer<'a> {
@@ -76,13 +67,6 @@ pub async fn serve(
                 (format!("Error: {e}"), false)
             }
             Err(_) | Ok(Err(LineError::Io)) | Ok(Ok(0)) => return,
-            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => {
-                member.metrics.refused(FrameRefusal::Malformed);
-                (
-                    "Invalid request: line too long or truncated".to_string(),
-                    false,
-                )
-            }
             Ok(Ok(_)) => match member.quotas.requests.check(peer.ip()) {
                 Err(refusal) => {
                     member.metrics.refused(FrameRefusal::RateLimited);
@@ -92,19 +76,15 @@ pub async fn serve(
                         .refused(peer.ip(), "request", &refusal);
                     (format!("Error: {refusal}"), true)
                 }
-                Ok(()) => match serde_json::from_slice::<LegacyRequest>(&line) {
+                // The same pure parser the fuzzer drives (`legacy_line`).
+                Ok(()) => match LegacyCommand::parse_line(&line) {
                     Err(e) => {
-                        member.metrics.refused(FrameRefusal::Malformed);
-                        (format!("Invalid request format: {e}"), false)
-                    }
-                    Ok(req) => {
-                        let (reply, keep_open) = answer(&member, peer, req).await;
-                        if !keep_open {
-                            // An unknown request type.
+                        if !matches!(e, ParseError::BadAddress(_)) {
                             member.metrics.refused(FrameRefusal::Malformed);
                         }
-                        (reply, keep_open)
+                        (e.to_string(), !e.closes())
                     }
+                    Ok(command) => answer(&member, peer, command).await,
                 },
             },
         };
@@ -152,41 +132,34 @@ async fn read_line<R: AsyncBufRead + Unpin>(
 }
 
 /// The reply line and whether the connection stays open.
-async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (String, bool) {
+async fn answer(member: &Arc<Member>, peer: SocketAddr, command: LegacyCommand) -> (String, bool) {
     let source_ip = peer.ip().to_string();
-    let command = match req.kind.as_str() {
-        "GET_PEERS" => return (get_peers(member).await, true),
-        "REGISTER" | "REMOVE" => {
-            if let Err(e) = PeerAddress::parse(&req.payload) {
-                return (format!("Invalid peer address: {e}"), true);
-            }
-            if let Err(e) = member.check_storage() {
-                return (format!("Error: {}", e.message), true);
-            }
-            if req.kind == "REGISTER" {
-                if let Some(refusal) = quota_precheck(member, &req.payload, &source_ip).await {
-                    member.metrics.refused(FrameRefusal::LegacyQuota);
-                    member
-                        .quotas
-                        .refusals
-                        .refused(peer.ip(), "legacy register", &refusal);
-                    return (format!("Error: {refusal}"), true);
-                }
-                let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
-                RegistryCommand::RegisterLegacy {
-                    address: req.payload,
-                    source_ip,
-                    expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
-                    limits: member.config.quotas.legacy_limits(),
-                }
-            } else {
-                RegistryCommand::RemoveLegacy {
-                    address: req.payload,
-                    source_ip,
-                }
-            }
+    let (address, register) = match command {
+        LegacyCommand::GetPeers => return (get_peers(member).await, true),
+        LegacyCommand::Register(address) => (address, true),
+        LegacyCommand::Remove(address) => (address, false),
+    };
+    if let Err(e) = member.check_storage() {
+        return (format!("Error: {}", e.message), true);
+    }
+    let command = if register {
+        if let Some(refusal) = quota_precheck(member, &address, &source_ip).await {
+            member.metrics.refused(FrameRefusal::LegacyQuota);
+            member
+                .quotas
+                .refusals
+                .refused(peer.ip(), "legacy register", &refusal);
+            return (format!("Error: {refusal}"), true);
         }
-        _ => return ("Invalid request type".to_string(), false),
+        let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
+        RegistryCommand::RegisterLegacy {
+            address,
+            source_ip,
+            expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
+            limits: member.config.quotas.legacy_limits(),
+        }
+    } else {
+        RegistryCommand::RemoveLegacy { address, source_ip }
     };
     let text = match member.proposer.propose(command).await {
         Ok(CommandOutcome::Registered { .. }) => REGISTERED.to_string(),

@@ -21,6 +21,7 @@
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
 //! - [`request_handler`] — answers framed requests.
 //! - [`legacy_protocol`] — the seed chapter's JSON lines.
+//! - [`legacy_line`] — one JSON line parsed and checked (pure, fuzzed).
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
@@ -49,6 +50,7 @@ pub mod election;
 pub mod expiry_task;
 pub mod frame_budget;
 pub mod leader_link;
+pub mod legacy_line;
 pub mod legacy_protocol;
 pub mod member;
 pub mod member_health;

@@ -216,6 +216,15 @@ fn print_status(out: &mut dyn Write, json: bool, s: &NodeStatus) -> Result<(), C
         s.known_addresses.len(),
         s.banned.len()
     )?;
+    let d = s.book_drops;
+    let refused = d.net_group_full + d.wide_group_full + d.source_share_full + d.book_full;
+    if refused > 0 {
+        writeln!(
+            out,
+            "refused   {refused} addresses: /24 full {}, /16 full {}, source share full {}, book full {}",
+            d.net_group_full, d.wide_group_full, d.source_share_full, d.book_full
+        )?;
+    }
     writeln!(out, "peers     {}", s.peers.len())?;
     for p in &s.peers {
         writeln!(

@@ -1,73 +1,43 @@
 //! [`AddressBook`]: the nodes this node knows of, with how dialing them went, and the
-//! bootstrap members it learned. Kept in memory (bounded) and saved to `peers.redb` every few
-//! seconds and at shutdown, so that a node restarted while every bootstrap is down still
-//! knows whom to dial.
+//! bootstrap members it learned. Kept in memory, bounded in all, per subnet and per gossip
+//! source ([`BookLimits`]), and saved to `peers.redb` ([`BookStore`]) every few seconds and
+//! at shutdown, so that a node restarted while every bootstrap is down still knows whom to
+//! dial.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
+use super::addr_group::AddrGroups;
+use super::ban_list::BanList;
+pub use super::book_limits::{BookLimits, BookRefusal, MAX_BOOK_ENTRIES};
+pub use super::book_store::BookError;
+use super::book_store::BookStore;
+use super::candidate_order::CandidateOrder;
+use super::group_index::GroupIndex;
 use crate::record::{NodeId, PeerAddress};
+use crate::wire::BookDrops;
 
-const BOOK: TableDefinition<&str, &[u8]> = TableDefinition::new("book");
-const BOOTSTRAPS: TableDefinition<&str, u64> = TableDefinition::new("bootstrap_members");
-const BANS: TableDefinition<&str, u64> = TableDefinition::new("bans");
+pub use super::book_entry::{AddrSource, BookEntry};
 
-/// Most addresses kept; the least promising are dropped beyond this.
-pub const MAX_BOOK_ENTRIES: usize = 10_000;
 const FIRST_BACKOFF_MS: u64 = 1_000;
 const MAX_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// An address that never answered is forgotten after this many failed dials in a row.
-const FORGET_AFTER_FAILURES: u32 = 10;
-
-/// How an address was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AddrSource {
-    /// `--peers` in the configuration: never forgotten.
-    Config,
-    /// GET_PEERS from the bootstrap cluster.
-    Bootstrap,
-    /// An ADDR message from a peer.
-    Gossip,
-    /// A peer that connected to us and told its listen address.
-    Inbound,
-}
-
-/// What the book remembers about one address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookEntry {
-    pub node_id: Option<NodeId>,
-    pub source: AddrSource,
-    pub added_ms: u64,
-    pub last_success_ms: Option<u64>,
-    pub last_failure_ms: Option<u64>,
-    pub failures: u32,
-    /// Not dialed before this time (backoff after failures).
-    pub next_attempt_ms: u64,
-}
-
-/// Storage errors of the address book.
-#[derive(Debug, thiserror::Error)]
-#[error("address book storage: {0}")]
-pub struct BookError(String);
-
-impl BookError {
-    fn from(e: impl std::fmt::Display) -> Self {
-        Self(e.to_string())
-    }
-}
+pub(crate) const FORGET_AFTER_FAILURES: u32 = 10;
+/// Addresses that failed this often are not passed on to peers.
+const SHARE_BELOW_FAILURES: u32 = 3;
 
 /// The address book of one node.
 pub struct AddressBook {
-    db: Database,
+    store: BookStore,
     entries: HashMap<String, BookEntry>,
-    /// Ban keys (`addr:<host:port>` or `id:<node id>`) → banned until (ms).
-    bans: HashMap<String, u64>,
+    index: GroupIndex,
+    limits: BookLimits,
+    drops: BookDrops,
+    bans: BanList,
     bootstrap_members: Vec<String>,
     /// Our own advertised address (and any address found to be us).
     own: HashSet<String>,
@@ -75,59 +45,51 @@ pub struct AddressBook {
 }
 
 impl AddressBook {
-    /// Opens (or creates) the book at `path`; `own_addr` is never stored or dialed.
+    /// Opens (or creates) the book at `path` with the default caps; `own_addr` is never
+    /// stored or dialed.
     ///
     /// # Errors
     /// Storage errors.
     pub fn open(path: &Path, own_addr: &str) -> Result<Self, BookError> {
-        let db = Database::builder()
-            .set_cache_size(4 * 1024 * 1024)
-            .create(path)
-            .map_err(BookError::from)?;
-        let txn = db.begin_write().map_err(BookError::from)?;
-        {
-            txn.open_table(BOOK).map_err(BookError::from)?;
-            txn.open_table(BOOTSTRAPS).map_err(BookError::from)?;
-            txn.open_table(BANS).map_err(BookError::from)?;
-        }
-        txn.commit().map_err(BookError::from)?;
-        let mut entries = HashMap::new();
-        let mut bans = HashMap::new();
-        let mut bootstrap_members = Vec::new();
-        {
-            let txn = db.begin_read().map_err(BookError::from)?;
-            let book = txn.open_table(BOOK).map_err(BookError::from)?;
-            for row in book.iter().map_err(BookError::from)? {
-                let (addr, value) = row.map_err(BookError::from)?;
-                // An undecodable entry (from a future version, or damaged) is skipped, not
-                // fatal: the book is a cache of what the network can tell us again.
-                if let Ok(entry) = rmp_serde::from_slice::<BookEntry>(value.value()) {
-                    entries.insert(addr.value().to_string(), entry);
-                }
-                if entries.len() >= MAX_BOOK_ENTRIES {
-                    break;
-                }
-            }
-            let members = txn.open_table(BOOTSTRAPS).map_err(BookError::from)?;
-            for row in members.iter().map_err(BookError::from)? {
-                let (addr, _) = row.map_err(BookError::from)?;
-                bootstrap_members.push(addr.value().to_string());
-            }
-            let stored_bans = txn.open_table(BANS).map_err(BookError::from)?;
-            for row in stored_bans.iter().map_err(BookError::from)? {
-                let (key, until) = row.map_err(BookError::from)?;
-                bans.insert(key.value().to_string(), until.value());
-            }
-        }
-        entries.remove(own_addr);
-        Ok(Self {
-            db,
-            entries,
-            bans,
-            bootstrap_members,
+        Self::open_with_limits(path, own_addr, BookLimits::default())
+    }
+
+    /// [`AddressBook::open`] with other caps. Saved entries beyond the caps (from a version
+    /// without them) are dropped as they are read back.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn open_with_limits(
+        path: &Path,
+        own_addr: &str,
+        limits: BookLimits,
+    ) -> Result<Self, BookError> {
+        let (store, stored) = BookStore::open(path, limits.max_entries)?;
+        let mut book = Self {
+            store,
+            entries: HashMap::new(),
+            index: GroupIndex::default(),
+            limits,
+            drops: BookDrops::default(),
+            bans: BanList::from_stored(stored.bans),
+            bootstrap_members: stored.bootstrap_members,
             own: HashSet::from([own_addr.to_string()]),
             dirty: false,
-        })
+        };
+        for (addr, entry) in stored.entries {
+            if book.own.contains(&addr) {
+                continue;
+            }
+            if let Some(groups) = AddrGroups::of_str(&addr) {
+                if entry.source == AddrSource::Config || book.check_room(&groups, &entry).is_ok() {
+                    book.index
+                        .insert(&addr, &groups, entry.learned_from.as_deref());
+                    book.entries.insert(addr, entry);
+                }
+            }
+        }
+        book.drops = BookDrops::default();
+        Ok(book)
     }
 
     pub fn len(&self) -> usize {
@@ -149,36 +111,15 @@ impl AddressBook {
         all
     }
 
-    /// Adds `addr` if it is a valid address, not ours and not yet known; returns whether it
-    /// was added. A config source upgrades an existing entry.
+    /// Addresses refused by a cap since the book was opened.
+    pub fn drops(&self) -> BookDrops {
+        self.drops
+    }
+
+    /// Adds `addr` if it is a valid address, not ours, not yet known and within the caps;
+    /// returns whether it was added. A config source upgrades an existing entry.
     pub fn add(&mut self, addr: &str, source: AddrSource, now_ms: u64) -> bool {
-        if self.own.contains(addr) || PeerAddress::parse(addr).is_err() {
-            return false;
-        }
-        if let Some(e) = self.entries.get_mut(addr) {
-            if source == AddrSource::Config && e.source != AddrSource::Config {
-                e.source = AddrSource::Config;
-                self.dirty = true;
-            }
-            return false;
-        }
-        if self.entries.len() >= MAX_BOOK_ENTRIES && !self.evict_one() {
-            return false;
-        }
-        self.entries.insert(
-            addr.to_string(),
-            BookEntry {
-                node_id: None,
-                source,
-                added_ms: now_ms,
-                last_success_ms: None,
-                last_failure_ms: None,
-                failures: 0,
-                next_attempt_ms: 0,
-            },
-        );
-        self.dirty = true;
-        true
+        self.insert(addr, BookEntry::new(source, None, now_ms))
     }
 
     /// Adds every valid new address of `addrs` from `source`; returns how many were new.
@@ -186,35 +127,138 @@ impl AddressBook {
         addrs.iter().filter(|a| self.add(a, source, now_ms)).count()
     }
 
-    /// Drops the least promising entry (most failures, never reached, not configured).
-    fn evict_one(&mut self) -> bool {
-        let worst = self
-            .entries
+    /// Adds addresses a peer at `from` gossiped: they count in the share of `from`'s /16
+    /// (IPv6 /32), on top of the subnet caps. Returns how many were new.
+    pub fn add_gossip(&mut self, addrs: &[String], from: IpAddr, now_ms: u64) -> usize {
+        let source = AddrGroups::of_ip(from).wide;
+        addrs
             .iter()
+            .filter(|a| {
+                let entry = BookEntry::new(AddrSource::Gossip, Some(source.clone()), now_ms);
+                self.insert(a, entry)
+            })
+            .count()
+    }
+
+    fn insert(&mut self, addr: &str, entry: BookEntry) -> bool {
+        if self.own.contains(addr) {
+            return false;
+        }
+        let Ok(parsed) = PeerAddress::parse(addr) else {
+            return false;
+        };
+        if let Some(e) = self.entries.get_mut(addr) {
+            if entry.source == AddrSource::Config && e.source != AddrSource::Config {
+                e.source = AddrSource::Config;
+                self.dirty = true;
+            }
+            return false;
+        }
+        let groups = AddrGroups::of(&parsed);
+        if let Err(refusal) = self.make_room(&groups, &entry) {
+            match refusal {
+                BookRefusal::NetGroupFull => self.drops.net_group_full += 1,
+                BookRefusal::WideGroupFull => self.drops.wide_group_full += 1,
+                BookRefusal::SourceShareFull => self.drops.source_share_full += 1,
+                BookRefusal::BookFull => self.drops.book_full += 1,
+            }
+            return false;
+        }
+        self.index
+            .insert(addr, &groups, entry.learned_from.as_deref());
+        self.entries.insert(addr.to_string(), entry);
+        self.dirty = true;
+        true
+    }
+
+    /// Whether `entry` in `groups` fits without evicting anything.
+    fn check_room(&self, groups: &AddrGroups, entry: &BookEntry) -> Result<(), BookRefusal> {
+        if let Some(src) = &entry.learned_from {
+            if self.index.source_len(src) >= self.limits.per_gossip_source {
+                return Err(BookRefusal::SourceShareFull);
+            }
+        }
+        if self.index.net_len(&groups.net) >= self.limits.per_net_group {
+            return Err(BookRefusal::NetGroupFull);
+        }
+        if self.index.wide_len(&groups.wide) >= self.limits.per_wide_group {
+            return Err(BookRefusal::WideGroupFull);
+        }
+        if self.entries.len() >= self.limits.max_entries {
+            return Err(BookRefusal::BookFull);
+        }
+        Ok(())
+    }
+
+    /// Makes room for `entry` in `groups`: a full group gives up one of its terrible
+    /// entries (never reached, failing), a full book its largest /16's worst entry.
+    /// Configured entries always get in.
+    fn make_room(&mut self, groups: &AddrGroups, entry: &BookEntry) -> Result<(), BookRefusal> {
+        loop {
+            let refusal = match self.check_room(groups, entry) {
+                Ok(()) => return Ok(()),
+                Err(r) => r,
+            };
+            let victim = match refusal {
+                BookRefusal::SourceShareFull if entry.source == AddrSource::Config => return Ok(()),
+                BookRefusal::SourceShareFull => return Err(refusal),
+                BookRefusal::NetGroupFull => self.terrible_in(self.index.net_members(&groups.net)),
+                BookRefusal::WideGroupFull => {
+                    self.terrible_in(self.index.wide_members(&groups.wide))
+                }
+                BookRefusal::BookFull => self.worst_of_largest_group(),
+            };
+            match victim {
+                Some(v) => {
+                    self.remove_entry(&v);
+                }
+                None if entry.source == AddrSource::Config => return Ok(()),
+                None => return Err(refusal),
+            }
+        }
+    }
+
+    fn terrible_in<'a>(&self, members: impl Iterator<Item = &'a String>) -> Option<String> {
+        members
+            .filter_map(|a| Some((a, self.entries.get(a)?)))
+            .filter(|(_, e)| e.is_terrible())
+            .max_by_key(|(a, e)| (e.failures, *a))
+            .map(|(a, _)| a.clone())
+    }
+
+    /// The least promising entry (never reached, most failures, newest) of the /16 holding
+    /// the most entries: a full book shrinks its most crowded subnet first.
+    fn worst_of_largest_group(&self) -> Option<String> {
+        let group = self.index.largest_wide()?;
+        self.index
+            .wide_members(group)
+            .filter_map(|a| Some((a, self.entries.get(a)?)))
             .filter(|(_, e)| e.source != AddrSource::Config)
-            .max_by_key(|(_, e)| {
+            .max_by_key(|(a, e)| {
                 (
                     e.last_success_ms.is_none(),
                     e.failures,
-                    u64::MAX - e.added_ms,
+                    e.added_ms,
+                    a.as_str(),
                 )
             })
-            .map(|(a, _)| a.clone());
-        match worst {
-            Some(a) => {
-                self.entries.remove(&a);
-                true
-            }
-            None => false,
+            .map(|(a, _)| a.clone())
+    }
+
+    fn remove_entry(&mut self, addr: &str) -> Option<BookEntry> {
+        let entry = self.entries.remove(addr)?;
+        if let Some(groups) = AddrGroups::of_str(addr) {
+            self.index
+                .remove(addr, &groups, entry.learned_from.as_deref());
         }
+        self.dirty = true;
+        Some(entry)
     }
 
     /// Marks `addr` as ours (a dial reached ourselves): never dialed again.
     pub fn mark_own(&mut self, addr: &str) {
         self.own.insert(addr.to_string());
-        if self.entries.remove(addr).is_some() {
-            self.dirty = true;
-        }
+        self.remove_entry(addr);
     }
 
     /// A handshake with `addr` succeeded.
@@ -244,14 +288,15 @@ impl AddressBook {
         let forget = e.source != AddrSource::Config
             && e.last_success_ms.is_none()
             && e.failures >= FORGET_AFTER_FAILURES;
-        if forget {
-            self.entries.remove(addr);
-        }
         self.dirty = true;
+        if forget {
+            self.remove_entry(addr);
+        }
     }
 
-    /// Addresses worth dialing now, best first: not ours, not `connected`, not banned, out of
-    /// backoff; with `diverse`, at most one per subnet group, skipping `groups_in_use`.
+    /// Addresses worth dialing now, best first (see [`CandidateOrder`]): not ours, not
+    /// `connected`, not banned, out of backoff; with `diverse`, at most one per /16
+    /// (IPv6 /32), skipping `groups_in_use`.
     pub fn candidates(
         &self,
         now_ms: u64,
@@ -260,42 +305,15 @@ impl AddressBook {
         diverse: bool,
         n: usize,
     ) -> Vec<String> {
-        let mut ready: Vec<(&String, &BookEntry)> = self
-            .entries
-            .iter()
-            .filter(|(a, e)| {
-                e.next_attempt_ms <= now_ms
-                    && !connected.contains(*a)
-                    && !self.is_banned_addr(a, now_ms)
-                    && !e.node_id.is_some_and(|id| self.is_banned_id(&id, now_ms))
-            })
-            .collect();
-        ready.shuffle(&mut rand::thread_rng());
-        // Configured and proven addresses first, then the rest in random order.
-        ready.sort_by_key(|(_, e)| {
-            (
-                e.source != AddrSource::Config,
-                e.last_success_ms.is_none(),
-                e.failures,
-            )
+        let ready = self.entries.iter().filter(|(a, e)| {
+            e.next_attempt_ms <= now_ms
+                && !connected.contains(*a)
+                && !self.bans.is_banned_addr(a, now_ms)
+                && !e
+                    .node_id
+                    .is_some_and(|id| self.bans.is_banned_id(&id, now_ms))
         });
-        let mut groups = groups_in_use.clone();
-        let mut out = Vec::new();
-        for (addr, _) in ready {
-            if out.len() >= n {
-                break;
-            }
-            if diverse {
-                let Ok(parsed) = PeerAddress::parse(addr) else {
-                    continue;
-                };
-                if !groups.insert(parsed.subnet_group()) {
-                    continue;
-                }
-            }
-            out.push(addr.clone());
-        }
-        out
+        CandidateOrder { diverse }.pick(ready, groups_in_use, n)
     }
 
     /// Up to `n` random addresses to tell a peer about (those not known to fail).
@@ -303,7 +321,7 @@ impl AddressBook {
         let mut good: Vec<&String> = self
             .entries
             .iter()
-            .filter(|(a, e)| e.failures < 3 && !self.is_banned_addr(a, now_ms))
+            .filter(|(a, e)| e.failures < SHARE_BELOW_FAILURES && !self.is_banned_addr(a, now_ms))
             .map(|(a, _)| a)
             .collect();
         good.shuffle(&mut rand::thread_rng());
@@ -312,37 +330,21 @@ impl AddressBook {
 
     /// Bans `addr` and `node_id` until `until_ms`.
     pub fn ban(&mut self, addr: Option<&str>, node_id: Option<NodeId>, until_ms: u64) {
-        if let Some(a) = addr {
-            self.bans.insert(format!("addr:{a}"), until_ms);
-        }
-        if let Some(id) = node_id {
-            self.bans.insert(format!("id:{id}"), until_ms);
-        }
+        self.bans.ban(addr, node_id, until_ms);
         self.dirty = true;
     }
 
     pub fn is_banned_addr(&self, addr: &str, now_ms: u64) -> bool {
-        self.bans
-            .get(&format!("addr:{addr}"))
-            .is_some_and(|until| *until > now_ms)
+        self.bans.is_banned_addr(addr, now_ms)
     }
 
     pub fn is_banned_id(&self, id: &NodeId, now_ms: u64) -> bool {
-        self.bans
-            .get(&format!("id:{id}"))
-            .is_some_and(|until| *until > now_ms)
+        self.bans.is_banned_id(id, now_ms)
     }
 
     /// Current bans as `key` strings.
     pub fn banned(&self, now_ms: u64) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .bans
-            .iter()
-            .filter(|(_, until)| **until > now_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
-        out.sort();
-        out
+        self.bans.active(now_ms)
     }
 
     /// The bootstrap members learned from the cluster (the dynamic bootstrap list).
@@ -366,30 +368,13 @@ impl AddressBook {
         if !self.dirty {
             return Ok(());
         }
-        self.bans.retain(|_, until| *until > now_ms);
-        let txn = self.db.begin_write().map_err(BookError::from)?;
-        {
-            txn.delete_table(BOOK).map_err(BookError::from)?;
-            txn.delete_table(BOOTSTRAPS).map_err(BookError::from)?;
-            txn.delete_table(BANS).map_err(BookError::from)?;
-            let mut book = txn.open_table(BOOK).map_err(BookError::from)?;
-            for (addr, entry) in &self.entries {
-                let bytes = rmp_serde::to_vec_named(entry).map_err(BookError::from)?;
-                book.insert(addr.as_str(), bytes.as_slice())
-                    .map_err(BookError::from)?;
-            }
-            let mut members = txn.open_table(BOOTSTRAPS).map_err(BookError::from)?;
-            for m in &self.bootstrap_members {
-                members
-                    .insert(m.as_str(), now_ms)
-                    .map_err(BookError::from)?;
-            }
-            let mut bans = txn.open_table(BANS).map_err(BookError::from)?;
-            for (k, until) in &self.bans {
-                bans.insert(k.as_str(), *until).map_err(BookError::from)?;
-            }
-        }
-        txn.commit().map_err(BookError::from)?;
+        self.bans.prune(now_ms);
+        self.store.save(
+            &self.entries,
+            &self.bootstrap_members,
+            self.bans.as_map(),
+            now_ms,
+        )?;
         self.dirty = false;
         Ok(())
     }
@@ -398,60 +383,4 @@ impl AddressBook {
 /// Milliseconds in `d`, saturating.
 pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_bans_diversity_and_persistence() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("peers.redb");
-        let mut book = AddressBook::open(&path, "127.0.0.1:7000").expect("open");
-        assert!(
-            !book.add("127.0.0.1:7000", AddrSource::Gossip, 0),
-            "own address"
-        );
-        assert!(!book.add("garbage", AddrSource::Gossip, 0));
-        assert!(book.add("10.1.0.1:7000", AddrSource::Bootstrap, 0));
-        assert!(book.add("10.1.0.2:7000", AddrSource::Bootstrap, 0));
-        assert!(book.add("10.2.0.1:7000", AddrSource::Gossip, 0));
-        let none = HashSet::new();
-        assert_eq!(
-            book.candidates(0, &none, &none, true, 8).len(),
-            2,
-            "one per /16"
-        );
-        assert_eq!(book.candidates(0, &none, &none, false, 8).len(), 3);
-        book.record_failure("10.2.0.1:7000", 0);
-        let later = book.candidates(500, &none, &none, false, 8);
-        assert!(!later.contains(&"10.2.0.1:7000".to_string()), "backing off");
-        book.ban(Some("10.1.0.1:7000"), None, 10_000);
-        assert!(!book
-            .candidates(5_000, &none, &none, false, 8)
-            .contains(&"10.1.0.1:7000".to_string()));
-        book.set_bootstrap_members(vec!["127.0.0.1:4001".into()]);
-        book.flush(1).expect("flush");
-        drop(book);
-        let book = AddressBook::open(&path, "127.0.0.1:7000").expect("reopen");
-        assert_eq!(book.len(), 3);
-        assert_eq!(book.bootstrap_members(), ["127.0.0.1:4001".to_string()]);
-        assert!(book.is_banned_addr("10.1.0.1:7000", 5_000));
-        assert!(!book.is_banned_addr("10.1.0.1:7000", 20_000));
-    }
-
-    #[test]
-    fn addresses_that_never_answer_are_forgotten_but_configured_ones_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut book = AddressBook::open(&dir.path().join("p.redb"), "127.0.0.1:1").expect("open");
-        book.add("127.0.0.2:1", AddrSource::Gossip, 0);
-        book.add("127.0.0.3:1", AddrSource::Config, 0);
-        for i in 0..FORGET_AFTER_FAILURES {
-            book.record_failure("127.0.0.2:1", u64::from(i));
-            book.record_failure("127.0.0.3:1", u64::from(i));
-        }
-        assert!(book.get("127.0.0.2:1").is_none());
-        assert!(book.get("127.0.0.3:1").is_some());
-    }
 }

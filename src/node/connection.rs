@@ -291,7 +291,10 @@ impl Connection {
                     self.penalise(20, "more addresses than allowed");
                     addrs.truncate(MAX_ADDRS_PER_MESSAGE);
                 }
-                self.manager.do_send(AddrsLearned { addrs });
+                self.manager.do_send(AddrsLearned {
+                    addrs,
+                    from: self.remote.ip(),
+                });
             }
             PeerMessage::GetBlocks { locator, limit } => self.get_blocks(locator, limit, ctx),
             PeerMessage::Blocks { blocks, tip } => self.chain.do_send(BlocksArrived {

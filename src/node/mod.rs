@@ -20,14 +20,29 @@
 //! - [`chain_sync`] — [`ChainSync`]: the chain, sync from the best peer, announcements.
 //! - [`chain_store`] — blocks and the best chain in redb.
 //! - [`miner`] — [`Miner`]: proof-of-work search off the actor threads.
-//! - [`address_book`] — known addresses, backoff, bans, learned bootstrap members.
+//! - [`address_book`] — [`AddressBook`]: known addresses, backoff, caps, learned bootstrap
+//!   members.
+//!   - [`book_entry`] — what is known about one address and how it was learned.
+//!   - [`addr_group`] — the /24 and /16 (IPv6 /48 and /32) groups an address counts in.
+//!   - [`book_limits`] — the caps: in all, per /24, per /16, per gossip source.
+//!   - [`group_index`] — addresses by group, so caps are checked without a scan.
+//!   - [`candidate_order`] — subnet-fair dial order, one outbound per /16 when diverse.
+//!   - [`ban_list`] — banned addresses and node ids.
+//!   - [`book_store`] — the book in `peers.redb`.
 //! - [`bootstrap_link`] — registration, renewal and peer fetching with seed fallback.
 
+pub mod addr_group;
 pub mod address_book;
+pub mod ban_list;
+pub mod book_entry;
+pub mod book_limits;
+pub mod book_store;
 pub mod bootstrap_link;
+pub mod candidate_order;
 pub mod chain_store;
 pub mod chain_sync;
 pub mod connection;
+pub mod group_index;
 pub mod handshake;
 pub mod miner;
 pub mod node_args;
@@ -35,6 +50,9 @@ pub mod node_config;
 pub mod node_context;
 pub mod node_error;
 pub mod peer_manager;
+
+#[cfg(test)]
+mod tests;
 
 pub use address_book::AddressBook;
 pub use bootstrap_link::BootstrapLink;

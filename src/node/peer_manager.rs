@@ -14,11 +14,18 @@ use tokio::sync::mpsc;
 
 use super::address_book::{ms, AddrSource, AddressBook};
 use super::bootstrap_link::LinkCommand;
-use super::chain_sync::GetChainStatus;
 use super::connection::{ConnId, Direction, Disconnect};
 use super::{ChainSync, Connection, NodeContext};
 use crate::record::{NodeId, PeerAddress};
-use crate::wire::{NodeStatus, PeerStatus, Tip, MAX_ADDRS_PER_MESSAGE};
+use crate::wire::Tip;
+
+mod admission;
+mod peer_discovery;
+mod status_report;
+
+pub use admission::{HandshakeVerdict, Handshaked, Inbound};
+pub use peer_discovery::{AddrsLearned, BootstrapPeers, BootstrapState, SampleAddrs};
+pub use status_report::{GetNodeStatus, PeerHeight, TipChanged};
 
 /// How often the manager looks at its connections and dials.
 const MAINTAIN_EVERY: Duration = Duration::from_millis(500);
@@ -249,120 +256,6 @@ impl Actor for PeerManager {
     }
 }
 
-/// A connection accepted by the listener.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Inbound {
-    pub stream: TcpStream,
-    pub remote: SocketAddr,
-}
-
-impl Handler<Inbound> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
-        if self.shutting_down {
-            return;
-        }
-        // Pending handshakes count against the cap too, so a flood of idle sockets cannot
-        // push real peers out. Status queries are short-lived inbound connections as well.
-        if self.inbound_count() >= self.node.config.max_inbound + 4 {
-            tracing::debug!(remote = %msg.remote, "inbound connection refused: at capacity");
-            return;
-        }
-        self.start_connection(msg.stream, msg.remote, Direction::Inbound, ctx);
-    }
-}
-
-/// A connection completed its handshake; the manager decides whether to keep it.
-#[derive(Message)]
-#[rtype(result = "HandshakeVerdict")]
-pub struct Handshaked {
-    pub conn_id: ConnId,
-    pub node_id: NodeId,
-    pub listen_addr: Option<String>,
-    pub direction: Direction,
-    pub remote: SocketAddr,
-    pub tip_height: u64,
-    pub addr: Addr<Connection>,
-}
-
-/// The manager's answer to [`Handshaked`].
-#[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
-pub enum HandshakeVerdict {
-    Accepted,
-    Refused(String),
-}
-
-impl Handler<Handshaked> for PeerManager {
-    type Result = HandshakeVerdict;
-
-    fn handle(&mut self, msg: Handshaked, _: &mut Context<Self>) -> HandshakeVerdict {
-        let now = crate::unix_ms();
-        if self.shutting_down {
-            return HandshakeVerdict::Refused("node shutting down".into());
-        }
-        if self.book.is_banned_id(&msg.node_id, now) {
-            return HandshakeVerdict::Refused("banned".into());
-        }
-        if let Some(existing_id) = self.by_node.get(&msg.node_id).copied() {
-            // Two connections to one node (typically both dialed each other at once). Both
-            // sides keep the one dialed by the smaller node id, so they agree on which.
-            let own = self.node.identity.node_id();
-            let dialer = |d: &Direction| match d {
-                Direction::Outbound(_) => own,
-                Direction::Inbound => msg.node_id,
-            };
-            let existing = self.peers.get(&existing_id).map(|p| p.direction.clone());
-            let keep_new = existing.is_some_and(|d| dialer(&msg.direction) < dialer(&d));
-            if !keep_new {
-                if let Direction::Outbound(a) = &msg.direction {
-                    // Known under another address: no need to dial this one again soon.
-                    self.book.record_success(a, msg.node_id, now);
-                }
-                return HandshakeVerdict::Refused("duplicate connection".into());
-            }
-            if let Some(old) = self.peers.get(&existing_id) {
-                old.addr.do_send(Disconnect {
-                    reason: "duplicate connection".into(),
-                });
-            }
-            self.by_node.remove(&msg.node_id);
-        }
-        let ready_inbound = self
-            .peers
-            .values()
-            .filter(|p| p.direction == Direction::Inbound && p.node_id.is_some())
-            .count();
-        if msg.direction == Direction::Inbound && ready_inbound >= self.node.config.max_inbound {
-            return HandshakeVerdict::Refused("too many inbound peers".into());
-        }
-        if let Direction::Outbound(a) = &msg.direction {
-            self.book.record_success(a, msg.node_id, now);
-        }
-        if let Some(listen) = &msg.listen_addr {
-            if PeerAddress::parse(listen).is_ok() {
-                self.book.add(listen, AddrSource::Inbound, now);
-                self.book.record_success(listen, msg.node_id, now);
-            }
-        }
-        let Some(peer) = self.peers.get_mut(&msg.conn_id) else {
-            return HandshakeVerdict::Refused("connection gone".into());
-        };
-        peer.node_id = Some(msg.node_id);
-        peer.listen_addr = msg.listen_addr.clone();
-        peer.tip_height = msg.tip_height;
-        self.by_node.insert(msg.node_id, msg.conn_id);
-        tracing::info!(
-            peer = %msg.listen_addr.as_deref().unwrap_or("-"),
-            node = %msg.node_id,
-            outbound = matches!(msg.direction, Direction::Outbound(_)),
-            "peer connected"
-        );
-        HandshakeVerdict::Accepted
-    }
-}
-
 /// A connection ended.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -451,182 +344,6 @@ impl Handler<Penalise> for PeerManager {
                 reason: format!("banned: {}", msg.reason),
             });
         }
-    }
-}
-
-/// Addresses a peer told us about.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AddrsLearned {
-    pub addrs: Vec<String>,
-}
-
-impl Handler<AddrsLearned> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: AddrsLearned, _: &mut Context<Self>) {
-        let added = self
-            .book
-            .add_all(&msg.addrs, AddrSource::Gossip, crate::unix_ms());
-        if added > 0 {
-            tracing::debug!(added, "addresses learned from a peer");
-        }
-    }
-}
-
-/// Addresses to send to a peer that asked (at most [`MAX_ADDRS_PER_MESSAGE`]).
-#[derive(Message)]
-#[rtype(result = "Vec<String>")]
-pub struct SampleAddrs {
-    /// The asking peer's own address, left out.
-    pub exclude: Option<String>,
-}
-
-impl Handler<SampleAddrs> for PeerManager {
-    type Result = MessageResult<SampleAddrs>;
-
-    fn handle(&mut self, msg: SampleAddrs, _: &mut Context<Self>) -> Self::Result {
-        let mut addrs = self.book.sample(MAX_ADDRS_PER_MESSAGE, crate::unix_ms());
-        addrs.retain(|a| Some(a) != msg.exclude.as_ref());
-        addrs.truncate(MAX_ADDRS_PER_MESSAGE - 1);
-        // We are a peer worth knowing too.
-        addrs.push(self.node.advertised.clone());
-        MessageResult(addrs)
-    }
-}
-
-/// Peers the bootstrap cluster returned.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BootstrapPeers {
-    pub addrs: Vec<String>,
-}
-
-impl Handler<BootstrapPeers> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: BootstrapPeers, ctx: &mut Context<Self>) {
-        let added = self
-            .book
-            .add_all(&msg.addrs, AddrSource::Bootstrap, crate::unix_ms());
-        if added > 0 {
-            tracing::info!(
-                added,
-                known = self.book.len(),
-                "peers learned from the bootstrap cluster"
-            );
-            self.maintain(ctx);
-        }
-    }
-}
-
-/// What the bootstrap link last achieved.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BootstrapState {
-    pub member: Option<String>,
-    pub registered: bool,
-    /// The cluster's members, if just learned.
-    pub members: Option<Vec<String>>,
-}
-
-impl Handler<BootstrapState> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: BootstrapState, _: &mut Context<Self>) {
-        self.bootstrap_member = msg.member;
-        self.registered = msg.registered;
-        if let Some(members) = msg.members {
-            self.book.set_bootstrap_members(members);
-        }
-    }
-}
-
-/// The chain actor's new tip.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct TipChanged(pub Tip);
-
-impl Handler<TipChanged> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: TipChanged, _: &mut Context<Self>) {
-        self.last_tip = msg.0;
-    }
-}
-
-/// A peer's announced height changed (for status).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PeerHeight {
-    pub conn_id: ConnId,
-    pub height: u64,
-}
-
-impl Handler<PeerHeight> for PeerManager {
-    type Result = ();
-
-    fn handle(&mut self, msg: PeerHeight, _: &mut Context<Self>) {
-        if let Some(p) = self.peers.get_mut(&msg.conn_id) {
-            p.tip_height = p.tip_height.max(msg.height);
-        }
-    }
-}
-
-/// The node's status for `peerchain ctl status`.
-#[derive(Message)]
-#[rtype(result = "NodeStatus")]
-pub struct GetNodeStatus;
-
-impl Handler<GetNodeStatus> for PeerManager {
-    type Result = ResponseActFuture<Self, NodeStatus>;
-
-    fn handle(&mut self, _: GetNodeStatus, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(
-            self.chain
-                .send(GetChainStatus)
-                .into_actor(self)
-                .map(|chain, act, _| {
-                    let now = crate::unix_ms();
-                    let mut peers: Vec<PeerStatus> = act
-                        .peers
-                        .values()
-                        .filter_map(|p| {
-                            Some(PeerStatus {
-                                node_id: p.node_id?,
-                                addr: p
-                                    .listen_addr
-                                    .clone()
-                                    .unwrap_or_else(|| p.remote.to_string()),
-                                outbound: matches!(p.direction, Direction::Outbound(_)),
-                                tip_height: p.tip_height,
-                                ban_score: p.ban_score,
-                            })
-                        })
-                        .collect();
-                    peers.sort_by(|a, b| a.addr.cmp(&b.addr));
-                    let (tip, recent_blocks, syncing, mining, blocks_mined) = match chain {
-                        Ok(c) => (c.tip, c.recent_blocks, c.syncing, c.mining, c.blocks_mined),
-                        Err(_) => (act.last_tip, Vec::new(), None, false, 0),
-                    };
-                    NodeStatus {
-                        node_id: act.node.identity.node_id(),
-                        network_id: act.node.config.network_id.clone(),
-                        listen_addr: act.node.advertised.clone(),
-                        tip,
-                        recent_blocks,
-                        syncing,
-                        mining,
-                        blocks_mined,
-                        peers,
-                        known_addresses: act.book.addresses(),
-                        banned: act.book.banned(now),
-                        bootstrap: act.bootstrap_member.clone(),
-                        bootstrap_members: act.book.bootstrap_members().to_vec(),
-                        registered: act.registered,
-                    }
-                }),
-        )
     }
 }
 

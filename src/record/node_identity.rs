@@ -28,6 +28,12 @@ impl NodeIdentity {
         Self::from_key(SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
+    /// The identity whose secret key is `secret` (deterministic identities for tests and
+    /// fuzzing; nodes use [`NodeIdentity::load_or_create`]).
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        Self::from_key(SigningKey::from_bytes(&secret))
+    }
+
     fn from_key(key: SigningKey) -> Self {
         let node_id = node_id_of(key.verifying_key().as_bytes());
         Self { key, node_id }

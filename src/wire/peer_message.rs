@@ -133,6 +133,28 @@ pub struct NodeStatus {
     /// Bootstrap members learned from the cluster.
     pub bootstrap_members: Vec<String>,
     pub registered: bool,
+    /// Addresses the address book refused, by cap (absent from older nodes: all zero).
+    #[serde(default)]
+    pub book_drops: BookDrops,
+}
+
+/// Counts of addresses the address book refused since the node started, by the cap that
+/// refused them (see `node::book_limits`). Shown by `ctl status` so an operator can see a
+/// flood being held off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookDrops {
+    /// The address's /24 (IPv6 /48, or the shared host-name group) was full.
+    #[serde(default)]
+    pub net_group_full: u64,
+    /// The address's /16 (IPv6 /32) was full.
+    #[serde(default)]
+    pub wide_group_full: u64,
+    /// The gossiping peer's /16 (IPv6 /32) had already added its share of the book.
+    #[serde(default)]
+    pub source_share_full: u64,
+    /// The book was full of addresses no worse than this one.
+    #[serde(default)]
+    pub book_full: u64,
 }
 
 /// A main-chain block in [`NodeStatus::recent_blocks`].

@@ -173,7 +173,28 @@ impl TestPeer {
     /// # Errors
     /// Connection errors, or the node refusing the handshake (the reason is in the error).
     pub async fn connect(addr: &str, identity: &NodeIdentity) -> Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
+        Self::connect_from(addr, identity, None).await
+    }
+
+    /// [`TestPeer::connect`] from the source IP `from` (e.g. `127.9.9.1`, to act as a peer
+    /// on another host of the loopback /8), or from the default address if `None`.
+    ///
+    /// # Errors
+    /// As [`TestPeer::connect`], or `from` cannot be bound.
+    pub async fn connect_from(
+        addr: &str,
+        identity: &NodeIdentity,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
+        let stream = match from {
+            None => TcpStream::connect(addr).await?,
+            Some(ip) => {
+                let target: std::net::SocketAddr = addr.parse()?;
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(std::net::SocketAddr::new(ip, 0))?;
+                socket.connect(target).await?
+            }
+        };
         let mut framed = Framed::new(stream, FrameCodec::new(2 * 1024 * 1024));
         let genesis = peerchain::chain::genesis(NETWORK);
         let handshake = Handshake::new(NETWORK, genesis.hash, DIFFICULTY);
