@@ -22,8 +22,8 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::frame_budget::BudgetCharge;
-use super::legacy_line::{LegacyCommand, LineError as ParseError};
 pub use super::legacy_line::MAX_LINE;
+use super::legacy_line::{LegacyCommand, LineError as ParseError};
 use super::Member;
 use crate::metrics::FrameRefusal;
 use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
