@@ -43,6 +43,13 @@ pub struct BootstrapArgs {
     /// Largest frame read or written, bytes (default 1 MiB).
     #[arg(long)]
     pub max_frame_length: Option<usize>,
+    /// Serve signed records in node samples without checking that their node answers at
+    /// their address (benchmarks and closed test networks only; give it to every member).
+    #[arg(long)]
+    pub no_dial_back: bool,
+    /// Dial-backs the leader starts per second, at most (default 20).
+    #[arg(long)]
+    pub dial_back_rate: Option<u32>,
 }
 
 impl BootstrapArgs {
@@ -91,6 +98,12 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.max_frame_length {
             c.max_frame_length = v;
+        }
+        if self.no_dial_back {
+            c.dial_back = false;
+        }
+        if let Some(v) = self.dial_back_rate {
+            c.dial_back_rate = v;
         }
         c.validate().map_err(BootstrapError::Config)?;
         Ok(c)

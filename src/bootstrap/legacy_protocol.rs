@@ -10,7 +10,8 @@
 //!
 //! Records registered this way are unsigned legacy records: they never overwrite or remove a
 //! signed record, and only the IP that registered one may remove it. GET_PEERS answers a
-//! random sample of at most [`LEGACY_GET_PEERS_LIMIT`] peers instead of the whole registry.
+//! random subnet-fair sample of at most [`LEGACY_GET_PEERS_LIMIT`] legacy peers (never
+//! signed ones) instead of the whole registry.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Member;
 use crate::record::PeerAddress;
-use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
-use crate::wire::{ErrorCode, Request, Response};
+use crate::registry::{CommandOutcome, ExcludeSet, Pool, RegistryCommand, MAX_SAMPLE_SIZE};
+use crate::wire::ErrorCode;
 
 /// Longest request line accepted.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -104,6 +105,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
             if req.kind == "REGISTER" {
                 let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
                 RegistryCommand::RegisterLegacy {
+                    resolved: super::host_resolver::resolve_host(&req.payload).await,
                     address: req.payload,
                     source_ip,
                     expires_at_ms: crate::unix_ms().saturating_add(ttl),
@@ -129,14 +131,15 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
     (text, true)
 }
 
+/// A sample of the legacy pool only: the chapter's clients dial what they get with the
+/// chapter's protocol, which our signed nodes do not speak.
 async fn get_peers(member: &Arc<Member>) -> String {
-    let request = Request::GetPeers {
-        limit: Some(LEGACY_GET_PEERS_LIMIT as u32),
-        exclude: Vec::new(),
-        linearizable: false,
-    };
-    match super::RequestHandler::handle(member.clone(), request).await {
-        Response::Peers { peers } => {
+    let limit = LEGACY_GET_PEERS_LIMIT.min(member.entries_per_reply());
+    let sample =
+        super::request_handler::sample_pool(member, Pool::Legacy, limit, ExcludeSet::default())
+            .await;
+    match sample {
+        Ok(peers) => {
             let list: Vec<LegacyPeer<'_>> = peers
                 .iter()
                 .map(|p| LegacyPeer {
@@ -145,7 +148,6 @@ async fn get_peers(member: &Arc<Member>) -> String {
                 .collect();
             serde_json::to_string(&list).unwrap_or_else(|e| format!("Error: {e}"))
         }
-        Response::Error(e) => format!("Error: {}", e.message),
-        other => format!("Error: unexpected reply {other:?}"),
+        Err(e) => format!("Error: {}", e.message),
     }
 }

@@ -22,13 +22,19 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
+//! - [`host_resolver`] — resolves a registered host name once, at proposal.
+//! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
 pub mod connection;
+pub mod dial_back;
 pub mod expiry_task;
+pub mod host_resolver;
+pub mod key_probe;
 pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
@@ -43,6 +49,7 @@ pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
 pub use connection::Connection;
+pub use dial_back::DialBack;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
 pub use member::Member;
@@ -119,6 +126,9 @@ pub async fn run(
         leader_link,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    if member.config.dial_back {
+        tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
+    }
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracing::info!(
         id = member.id(),
