@@ -45,7 +45,7 @@ pub struct BootstrapArgs {
     pub max_frame_length: Option<usize>,
     /// Serve signed records in node samples without checking that their node answers at
     /// their address (benchmarks and closed test networks only; give it to every member).
-    #[arg(long)]
+    #[arg(long, env = "PEERCHAIN_NO_DIAL_BACK")]
     pub no_dial_back: bool,
     /// Dial-backs the leader starts per second, at most (default 20).
     #[arg(long)]
