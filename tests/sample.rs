@@ -143,7 +143,7 @@ async fn listing(cluster: &Cluster, id: u64) -> Result<Vec<(PeerEntry, EntryDeta
 
 async fn wait_applied_everywhere(cluster: &Cluster, count: u64) -> Result<()> {
     for id in 1..=3 {
-        eventually(Duration::from_secs(60), "every member applied", || async move {
+        eventually(Duration::from_secs(180), "every member applied", || async move {
             Ok(cluster.info(id).await?.peer_count >= count)
         })
         .await?;
