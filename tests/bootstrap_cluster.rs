@@ -568,6 +568,13 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
                     address: "127.71.0.1:1".into(),
                     source_ip: "127.0.0.9".into(),
                     expires_at_ms: u64::MAX,
+                    resolved: None,
+                },
+                // Only members may vouch for a record (the dial-back's command).
+                peerchain::registry::RegistryCommand::MarkVerified {
+                    address: "127.71.0.2:1".into(),
+                    node_id: NodeIdentity::generate().node_id(),
+                    seq: 1,
                 },
             ],
         },
