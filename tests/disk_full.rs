@@ -332,7 +332,8 @@ async fn fill_and_check(mut cluster: Cluster, full: u64, healthy: [u64; 2], tag:
     // A few seed-protocol records, so that its GET_PEERS (legacy pool only) has something
     // to serve once the disk is full.
     for i in 1..=3 {
-        let reply = legacy_register(&cluster, healthy[0], &format!("127.{tag}.251.{i}:1000")).await?;
+        let reply =
+            legacy_register(&cluster, healthy[0], &format!("127.{tag}.251.{i}:1000")).await?;
         ensure!(reply == "Peer registered successfully", "{reply:?}");
     }
     let filling = Instant::now();

@@ -71,7 +71,10 @@ async fn legacy_register_all(member: &str, addresses: Vec<String>) -> Result<()>
                 let reply = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
                     .await??
                     .unwrap_or_default();
-                ensure!(reply == "Peer registered successfully", "{address}: {reply}");
+                ensure!(
+                    reply == "Peer registered successfully",
+                    "{address}: {reply}"
+                );
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -143,9 +146,11 @@ async fn listing(cluster: &Cluster, id: u64) -> Result<Vec<(PeerEntry, EntryDeta
 
 async fn wait_applied_everywhere(cluster: &Cluster, count: u64) -> Result<()> {
     for id in 1..=3 {
-        eventually(Duration::from_secs(180), "every member applied", || async move {
-            Ok(cluster.info(id).await?.peer_count >= count)
-        })
+        eventually(
+            Duration::from_secs(180),
+            "every member applied",
+            || async move { Ok(cluster.info(id).await?.peer_count >= count) },
+        )
         .await?;
     }
     Ok(())
@@ -168,15 +173,26 @@ async fn a_flooded_slash_24_captures_neither_pool_and_the_pools_never_mix() -> R
     legacy_register_all(&cluster.addr(1), legacy.clone()).await?;
     register_all(&cluster, signed.clone()).await?;
     wait_applied_everywhere(&cluster, 2 * (FLOOD + DIVERSE) as u64).await?;
-    eprintln!("registered {} records in {:?}", 2 * (FLOOD + DIVERSE), started.elapsed());
+    eprintln!(
+        "registered {} records in {:?}",
+        2 * (FLOOD + DIVERSE),
+        started.elapsed()
+    );
     let legacy_set: BTreeSet<&String> = legacy.iter().collect();
     let signed_set: BTreeSet<&String> = signed.iter().collect();
 
     let mut legacy_diverse = Vec::new();
     for s in 0..SAMPLES {
         let got = legacy_get_peers(&cluster.addr(1 + s as u64 % 3)).await?;
-        ensure!(got.len() == 1000, "GET_PEERS answers 1000, got {}", got.len());
-        ensure!(got.iter().all(|a| legacy_set.contains(a)), "a signed record in GET_PEERS");
+        ensure!(
+            got.len() == 1000,
+            "GET_PEERS answers 1000, got {}",
+            got.len()
+        );
+        ensure!(
+            got.iter().all(|a| legacy_set.contains(a)),
+            "a signed record in GET_PEERS"
+        );
         // The first 100 drawn are what a chapter client that dials 100 would use; the whole
         // answer holds every diverse peer.
         legacy_diverse.push(got.iter().filter(|a| is_diverse(a)).count());
@@ -205,8 +221,14 @@ async fn a_flooded_slash_24_captures_neither_pool_and_the_pools_never_mix() -> R
          native GetPeers (of 100) {native_diverse:?}, first 100 of one GET_PEERS \
          {legacy_first_100}"
     );
-    ensure!(legacy_diverse.iter().all(|n| *n == DIVERSE), "{legacy_diverse:?}");
-    ensure!(native_diverse.iter().all(|n| *n >= 90), "{native_diverse:?}");
+    ensure!(
+        legacy_diverse.iter().all(|n| *n == DIVERSE),
+        "{legacy_diverse:?}"
+    );
+    ensure!(
+        native_diverse.iter().all(|n| *n >= 90),
+        "{native_diverse:?}"
+    );
     ensure!(legacy_first_100 >= 90, "{legacy_first_100}");
     Ok(())
 }
@@ -233,7 +255,9 @@ async fn a_thousand_names_resolving_into_one_slash_24_count_as_one_group() -> Re
     let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let names = names_into_one_slash_24();
     ensure!(names.iter().collect::<BTreeSet<_>>().len() == 1000);
-    let lonely: Vec<String> = (0..50).map(|i| format!("127.{}.0.1:7000", 20 + i)).collect();
+    let lonely: Vec<String> = (0..50)
+        .map(|i| format!("127.{}.0.1:7000", 20 + i))
+        .collect();
     register_all(&cluster, names.clone()).await?;
     register_all(&cluster, lonely.clone()).await?;
     wait_applied_everywhere(&cluster, 1050).await?;
@@ -256,10 +280,18 @@ async fn a_thousand_names_resolving_into_one_slash_24_count_as_one_group() -> Re
             .get_peers(Some(60), vec![], false)
             .await?;
         ensure!(peers.len() == 60);
-        lonely_per_sample.push(peers.iter().filter(|p| lonely.contains(&p.address().to_string())).count());
+        lonely_per_sample.push(
+            peers
+                .iter()
+                .filter(|p| lonely.contains(&p.address().to_string()))
+                .count(),
+        );
     }
     eprintln!("lonely peers per sample of 60: {lonely_per_sample:?}");
-    ensure!(lonely_per_sample.iter().all(|n| *n == 50), "{lonely_per_sample:?}");
+    ensure!(
+        lonely_per_sample.iter().all(|n| *n == 50),
+        "{lonely_per_sample:?}"
+    );
     Ok(())
 }
 
@@ -279,13 +311,18 @@ async fn responder(
             *count.lock().expect("lock") += 1;
             let identity = identity.clone();
             tokio::spawn(async move {
-                let mut framed = Framed::new(stream, FrameCodec::<PeerMessage, PeerMessage>::new(65_536));
+                let mut framed =
+                    Framed::new(stream, FrameCodec::<PeerMessage, PeerMessage>::new(65_536));
                 let Some(Ok(PeerMessage::Hello(theirs))) = framed.next().await else {
                     return;
                 };
                 let genesis = peerchain::chain::genesis(NETWORK).hash;
                 let ours = Handshake::new(NETWORK, genesis, theirs.difficulty);
-                let tip = Tip { height: 0, hash: genesis, total_work: 0 };
+                let tip = Tip {
+                    height: 0,
+                    hash: genesis,
+                    total_work: 0,
+                };
                 let mut hello = ours.hello(&identity, None, tip);
                 if let Some(key) = claim {
                     hello.public_key = key;
@@ -310,15 +347,20 @@ async fn only_records_whose_node_proves_its_key_at_their_address_are_served() ->
     let mut client = cluster.client();
     // Nothing listens here.
     let unreachable = format!("127.0.0.1:{}", free_port());
-    client.register(record(&NodeIdentity::generate(), &unreachable)).await?;
+    client
+        .register(record(&NodeIdentity::generate(), &unreachable))
+        .await?;
     // A listener that shows another key, and one that shows the record's key but cannot
     // sign with it.
     let owner = NodeIdentity::generate();
     let (other_key, other_hits) = responder(Arc::new(NodeIdentity::generate()), None).await?;
     client.register(record(&owner, &other_key)).await?;
     let owner2 = NodeIdentity::generate();
-    let (forged, forged_hits) =
-        responder(Arc::new(NodeIdentity::generate()), Some(owner2.public_key())).await?;
+    let (forged, forged_hits) = responder(
+        Arc::new(NodeIdentity::generate()),
+        Some(owner2.public_key()),
+    )
+    .await?;
     client.register(record(&owner2, &forged)).await?;
     // A listener that holds the record's key (a minimal honest node).
     let honest_id = Arc::new(NodeIdentity::generate());
@@ -330,15 +372,29 @@ async fn only_records_whose_node_proves_its_key_at_their_address_are_served() ->
     let node = net.spawn("a", &["--seeds", &cluster.addrs().join(",")])?;
     let c = &cluster;
     let n = node.as_str();
-    eventually(Duration::from_secs(15), "the real node is verified and served", || async move {
-        Ok(served(&c.client().get_peers(Some(1000), vec![], true).await?, n))
-    })
+    eventually(
+        Duration::from_secs(15),
+        "the real node is verified and served",
+        || async move {
+            Ok(served(
+                &c.client().get_peers(Some(1000), vec![], true).await?,
+                n,
+            ))
+        },
+    )
     .await?;
     let node_took = started.elapsed();
     let h = honest.as_str();
-    eventually(Duration::from_secs(10), "the honest listener is served", || async move {
-        Ok(served(&c.client().get_peers(Some(1000), vec![], true).await?, h))
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the honest listener is served",
+        || async move {
+            Ok(served(
+                &c.client().get_peers(Some(1000), vec![], true).await?,
+                h,
+            ))
+        },
+    )
     .await?;
     // Give the dial-back time for every record, then look many times.
     let hits = (other_hits.clone(), forged_hits.clone());
@@ -349,7 +405,10 @@ async fn only_records_whose_node_proves_its_key_at_their_address_are_served() ->
     .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     for s in 0..SAMPLES {
-        let peers = cluster.client_of(1 + s as u64 % 3).get_peers(Some(1000), vec![], false).await?;
+        let peers = cluster
+            .client_of(1 + s as u64 % 3)
+            .get_peers(Some(1000), vec![], false)
+            .await?;
         for bad in [&unreachable, &other_key, &forged] {
             ensure!(!served(&peers, bad), "{bad} served without proof");
         }
@@ -383,7 +442,12 @@ fn busiest(times: &[Instant], width: Duration) -> usize {
     let mut sorted = times.to_vec();
     sorted.sort();
     (0..sorted.len())
-        .map(|i| sorted[i..].iter().take_while(|t| **t - sorted[i] < width).count())
+        .map(|i| {
+            sorted[i..]
+                .iter()
+                .take_while(|t| **t - sorted[i] < width)
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -427,8 +491,17 @@ async fn the_dial_back_rate_limit_holds_under_a_flood_of_unverifiable_records() 
     );
     // The pacing interval allows one tick at once after an idle spell.
     ensure!(peak as u32 <= RATE + 1, "busiest second had {peak} dials");
-    ensure!(per_second >= f64::from(RATE) * 0.6, "it dials at about the rate: {per_second:.1}/s");
-    let peers = cluster.client().get_peers(Some(1000), vec![], false).await?;
-    ensure!(peers.is_empty(), "nothing proved a key, nothing is served: {peers:?}");
+    ensure!(
+        per_second >= f64::from(RATE) * 0.6,
+        "it dials at about the rate: {per_second:.1}/s"
+    );
+    let peers = cluster
+        .client()
+        .get_peers(Some(1000), vec![], false)
+        .await?;
+    ensure!(
+        peers.is_empty(),
+        "nothing proved a key, nothing is served: {peers:?}"
+    );
     Ok(())
 }

@@ -126,7 +126,9 @@ async fn next(
     match framed.next().await {
         Some(Ok(m)) => Ok(m),
         Some(Err(e)) => Err(ProbeError::Protocol(e.to_string())),
-        None => Err(ProbeError::Unreachable("closed during the handshake".into())),
+        None => Err(ProbeError::Unreachable(
+            "closed during the handshake".into(),
+        )),
     }
 }
 

@@ -106,8 +106,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
                 // With dial-back off, this member vouches for the record itself.
                 verified: !m.config.dial_back,
             };
-            match m.proposer.propose(command).await?
-            {
+            match m.proposer.propose(command).await? {
                 CommandOutcome::Registered { replaced } => Ok(Response::Registered { replaced }),
                 other => outcome_error(other),
             }

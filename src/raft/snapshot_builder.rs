@@ -86,7 +86,10 @@ impl SnapshotBuilder {
     }
 }
 
-pub(super) async fn open_snapshot(meta: Meta, path: PathBuf) -> StorageResult<Snapshot<TypeConfig>> {
+pub(super) async fn open_snapshot(
+    meta: Meta,
+    path: PathBuf,
+) -> StorageResult<Snapshot<TypeConfig>> {
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), any_err(e)))?;
@@ -106,4 +109,3 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         open_snapshot(meta, path).await
     }
 }
-

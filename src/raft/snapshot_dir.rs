@@ -66,4 +66,3 @@ pub(super) fn read_current(dir: &Path) -> io::Result<Option<CurrentSnapshot>> {
         Err(e) => Err(e),
     }
 }
-

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
 };
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use serde::Serialize;

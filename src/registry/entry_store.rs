@@ -137,9 +137,7 @@ impl<'t> EntryStore<'t> {
                 self.by_node.remove(key).map_err(RegistryError::db)?;
             }
         }
-        self.unverified
-            .remove(address)
-            .map_err(RegistryError::db)?;
+        self.unverified.remove(address).map_err(RegistryError::db)?;
         if let Some(pool) = old.pool() {
             self.groups.remove(pool, &old.group, address)?;
         }

@@ -87,7 +87,10 @@ mod tests {
     fn literals_ignore_the_resolver_and_names_take_its_answer_or_share_one_group() {
         let any: IpAddr = "10.9.9.9".parse().expect("ip");
         let g = HostGroup::of("10.1.2.3:7000", Some(any));
-        assert_eq!((g.outer(), g.inner()), ("10.1/16".into(), "10.1.2/24".into()));
+        assert_eq!(
+            (g.outer(), g.inner()),
+            ("10.1/16".into(), "10.1.2/24".into())
+        );
         let named = HostGroup::of("node.example:7000", Some("10.1.2.99".parse().expect("ip")));
         assert_eq!(named.inner(), g.inner());
         let a = HostGroup::of("bogus-a.invalid:1", None);

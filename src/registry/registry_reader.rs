@@ -204,7 +204,8 @@ impl RegistryReader {
             out.push(StoredEntry::decode(k.value(), v.value())?);
         }
         let next = if more {
-            out.last().map(|e: &StoredEntry| e.entry.address().to_string())
+            out.last()
+                .map(|e: &StoredEntry| e.entry.address().to_string())
         } else {
             None
         };

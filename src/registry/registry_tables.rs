@@ -9,8 +9,7 @@ pub const BY_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("pe
 /// (scope, slot) → member: the dense sets of the sampling index (see [`super::group_index`]).
 pub const GROUP_SLOTS: TableDefinition<(&str, u64), &str> = TableDefinition::new("group_slots");
 /// (scope, member) → slot: the reverse of [`GROUP_SLOTS`], so a removal can free its slot.
-pub const GROUP_SLOT_OF: TableDefinition<(&str, &str), u64> =
-    TableDefinition::new("group_slot_of");
+pub const GROUP_SLOT_OF: TableDefinition<(&str, &str), u64> = TableDefinition::new("group_slot_of");
 /// scope → number of members (absent when empty).
 pub const GROUP_SIZES: TableDefinition<&str, u64> = TableDefinition::new("group_sizes");
 /// address → (): signed records that no member has verified yet, the leader's dial-back

@@ -172,7 +172,10 @@ impl Fixture {
                 .collect();
             assert_eq!(got, want, "entries indexed under {pool:?}");
         }
-        assert_eq!(self.read(|r| r.count().expect("count")), stored.len() as u64);
+        assert_eq!(
+            self.read(|r| r.count().expect("count")),
+            stored.len() as u64
+        );
     }
 
     /// A new registry rebuilt from this one's snapshot items, as a snapshot install does.

@@ -51,10 +51,18 @@ fn an_unverified_record_is_stored_but_sampled_only_once_marked_and_renewals_keep
     let refused = f.apply(0, mark(&other, "10.0.0.1:7000", 1));
     assert_eq!(code(&refused), Some(ErrorCode::NotFound));
     f.apply(0, unchecked(&id, "10.0.0.1:7000", 5));
-    assert_eq!(code(&f.apply(0, mark(&id, "10.0.0.1:7000", 6))), Some(ErrorCode::NotFound));
-    assert_eq!(f.apply(0, mark(&id, "10.0.0.1:7000", 1)), CommandOutcome::Verified);
+    assert_eq!(
+        code(&f.apply(0, mark(&id, "10.0.0.1:7000", 6))),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        f.apply(0, mark(&id, "10.0.0.1:7000", 1)),
+        CommandOutcome::Verified
+    );
     assert_eq!(sample(&f, Pool::Node), ["10.0.0.1:7000"]);
-    assert!(f.read(|r| r.unverified(None, 10).expect("queue")).is_empty());
+    assert!(f
+        .read(|r| r.unverified(None, 10).expect("queue"))
+        .is_empty());
     // A renewal at the same address keeps the verification...
     f.apply(0, unchecked(&id, "10.0.0.1:7000", 7));
     assert_eq!(sample(&f, Pool::Node), ["10.0.0.1:7000"]);
@@ -79,7 +87,10 @@ fn legacy_records_are_only_in_the_legacy_pool_and_signed_only_in_the_node_pool()
             },
         );
         let id = NodeIdentity::generate();
-        f.apply(0, served(id.sign_record(NET, &format!("10.{i}.0.2:7000"), 1, 10_000)));
+        f.apply(
+            0,
+            served(id.sign_record(NET, &format!("10.{i}.0.2:7000"), 1, 10_000)),
+        );
     }
     let node = sample(&f, Pool::Node);
     let legacy = sample(&f, Pool::Legacy);
@@ -104,10 +115,16 @@ fn names_count_in_the_group_of_their_resolved_address_and_unresolved_ones_share_
             },
         );
         let id = NodeIdentity::generate();
-        f.apply(0, served(id.sign_record(NET, &format!("bogus{i}.invalid:1"), 1, 10_000)));
+        f.apply(
+            0,
+            served(id.sign_record(NET, &format!("bogus{i}.invalid:1"), 1, 10_000)),
+        );
     }
     let lonely = NodeIdentity::generate();
-    f.apply(0, served(lonely.sign_record(NET, "10.8.0.1:7000", 1, 10_000)));
+    f.apply(
+        0,
+        served(lonely.sign_record(NET, "10.8.0.1:7000", 1, 10_000)),
+    );
     // Three coarse groups: 10.7/16 (fifty names), unresolved (fifty names), 10.8/16.
     let mut rng = StdRng::seed_from_u64(11);
     for _ in 0..20 {

@@ -128,7 +128,11 @@ fn group_index_stays_consistent_under_random_writes_and_survives_a_snapshot() {
     let copy = f.rebuilt_from_snapshot();
     copy.assert_index_consistent();
     assert_eq!(copy.stored(), f.stored(), "a snapshot carries every row");
-    assert_eq!(copy.index_rows(), f.index_rows(), "and rebuilds the same index");
+    assert_eq!(
+        copy.index_rows(),
+        f.index_rows(),
+        "and rebuilds the same index"
+    );
     assert_eq!(copy.tombstones(), f.tombstones(), "and the tombstones");
     assert!(
         !f.tombstones().is_empty(),
@@ -172,7 +176,10 @@ fn samples_are_uniform_and_neighbours_are_not_drawn_together() {
     let mut samples = Vec::new();
     const SAMPLES: u32 = 3_000;
     for _ in 0..SAMPLES {
-        let s = f.read(|r| r.sample(Pool::Node, 10, &none(), 0, &mut rng).expect("sample"));
+        let s = f.read(|r| {
+            r.sample(Pool::Node, 10, &none(), 0, &mut rng)
+                .expect("sample")
+        });
         assert_eq!(s.len(), 10);
         let s: BTreeSet<String> = addresses(&s).into_iter().collect();
         assert_eq!(s.len(), 10, "no record twice in one sample");
@@ -229,24 +236,29 @@ fn samples_prefer_distinct_subnets_and_skip_expired_and_excluded() {
         for host in 0..10 {
             let id = NodeIdentity::generate();
             let addr = format!("10.{net}.0.{host}:1");
-            f.apply(
-                0,
-                served(id.sign_record(NET, &addr, 1, 1_000)),
-            );
+            f.apply(0, served(id.sign_record(NET, &addr, 1, 1_000)));
         }
     }
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..20 {
-        let sample = f.read(|r| r.sample(Pool::Node, 4, &none(), 0, &mut rng).expect("sample"));
+        let sample = f.read(|r| {
+            r.sample(Pool::Node, 4, &none(), 0, &mut rng)
+                .expect("sample")
+        });
         let groups: BTreeSet<_> = addresses(&sample).iter().map(|a| subnet_group(a)).collect();
         assert_eq!(groups.len(), 4, "one per /16: {sample:?}");
     }
     let exclude = ExcludeSet::new(&["10.0.0.0:1".into()]).expect("exclude");
-    let all = f.read(|r| r.sample(Pool::Node, 100, &exclude, 0, &mut rng).expect("sample"));
+    let all = f.read(|r| {
+        r.sample(Pool::Node, 100, &exclude, 0, &mut rng)
+            .expect("sample")
+    });
     assert_eq!(all.len(), 39);
     assert!(!addresses(&all).contains(&"10.0.0.0:1".to_string()));
     assert!(f
-        .read(|r| r.sample(Pool::Node, 10, &none(), 1_000, &mut rng).expect("sample"))
+        .read(|r| r
+            .sample(Pool::Node, 10, &none(), 1_000, &mut rng)
+            .expect("sample"))
         .is_empty());
 }
 
@@ -257,14 +269,14 @@ fn diversity_is_relaxed_only_to_fill_the_sample() {
     let crowd = (0..40).map(|h| format!("10.9.0.{h}:1"));
     for addr in lonely.iter().map(|a| a.to_string()).chain(crowd) {
         let id = NodeIdentity::generate();
-        f.apply(
-            0,
-            served(id.sign_record(NET, &addr, 1, 1_000)),
-        );
+        f.apply(0, served(id.sign_record(NET, &addr, 1, 1_000)));
     }
     let mut rng = StdRng::seed_from_u64(9);
     for _ in 0..20 {
-        let got = addresses(&f.read(|r| r.sample(Pool::Node, 10, &none(), 0, &mut rng).expect("sample")));
+        let got = addresses(&f.read(|r| {
+            r.sample(Pool::Node, 10, &none(), 0, &mut rng)
+                .expect("sample")
+        }));
         assert_eq!(got.len(), 10, "topped up from the crowded /16");
         for a in lonely {
             assert!(got.contains(&a.to_string()), "{a} missing from {got:?}");
@@ -285,9 +297,20 @@ fn sample_cost_on_a_large_registry() {
             let cmds: Vec<_> = (chunk * 10_000..((chunk + 1) * 10_000).min(records))
                 .map(|i| RegistryCommand::RegisterLegacy {
                     address: if i % 2 == 0 {
-                        format!("{}.{}.{}.1:{}", 1 + i % 250, (i / 250) % 250, i / 62_500, 1 + i % 60_000)
+                        format!(
+                            "{}.{}.{}.1:{}",
+                            1 + i % 250,
+                            (i / 250) % 250,
+                            i / 62_500,
+                            1 + i % 60_000
+                        )
                     } else {
-                        format!("127.9.{}.{}:{}", i % 4, (i / 4) % 250, 1 + (i / 1_000) % 60_000)
+                        format!(
+                            "127.9.{}.{}:{}",
+                            i % 4,
+                            (i / 4) % 250,
+                            1 + (i / 1_000) % 60_000
+                        )
                     },
                     source_ip: "1.1.1.1".into(),
                     expires_at_ms: 1_000,
