@@ -7,6 +7,7 @@
 //! - [`snapshot_builder`] — streams the registry into a snapshot file.
 //! - [`snapshot_dir`] — `current.json` and leftovers in the snapshot directory.
 //! - [`snapshot_file`] — the streamed snapshot file format.
+//! - [`snapshot_install`] — builds a new registry database from a snapshot file.
 //! - [`raft_network`] — RPCs to other members over authenticated frame connections.
 //! - [`member_auth`] — the HMAC challenge that proves knowledge of the cluster secret.
 //! - [`raft_settings`] — timeouts, including per-member disjoint election windows.
@@ -20,6 +21,7 @@ pub mod raft_settings;
 pub mod snapshot_builder;
 pub mod snapshot_dir;
 pub mod snapshot_file;
+pub mod snapshot_install;
 pub mod state_machine_store;
 pub mod type_config;
 

@@ -18,10 +18,9 @@ use serde::Serialize;
 
 use super::snapshot_builder::{open_snapshot, SnapshotBuilder};
 use super::snapshot_dir::{read_current, remove_leftovers, set_current, sync_dir, CurrentSnapshot};
-use super::snapshot_file::SnapshotReader;
+use super::snapshot_install::build_from_snapshot;
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
-use crate::registry::registry_db::create_with_tables;
-use crate::registry::{RegistryDb, RegistryError, RegistryWriter, SnapshotItem};
+use crate::registry::{RegistryDb, RegistryError, RegistryWriter};
 
 /// `last_applied` and `last_membership`, written with the registry changes they cover.
 pub(super) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
@@ -171,49 +170,7 @@ impl StateMachineStore {
     }
 }
 
-/// Builds a complete registry database at `path` from the snapshot file `snap`.
-fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database, String> {
-    let db = create_with_tables(path).map_err(|e| e.to_string())?;
-    let mut reader = SnapshotReader::new(File::open(snap).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    const CHUNK: usize = 10_000;
-    loop {
-        let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-        txn.set_durability(Durability::None)
-            .map_err(|e| e.to_string())?;
-        let mut n = 0;
-        let mut finished = false;
-        {
-            let mut writer = RegistryWriter::open(&txn).map_err(|e| e.to_string())?;
-            while n < CHUNK {
-                match reader.next_entry().map_err(|e| e.to_string())? {
-                    Some(bytes) => {
-                        let item = SnapshotItem::decode(&bytes).map_err(|e| e.to_string())?;
-                        writer.restore(&item).map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                    None => {
-                        finished = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if finished {
-            let mut t = txn.open_table(SM_META).map_err(|e| e.to_string())?;
-            put_meta(&mut t, KEY_APPLIED, &meta.last_log_id).map_err(|e| e.to_string())?;
-            put_meta(&mut t, KEY_MEMBERSHIP, &meta.last_membership).map_err(|e| e.to_string())?;
-            drop(t);
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| e.to_string())?;
-            txn.commit().map_err(|e| e.to_string())?;
-            return Ok(db);
-        }
-        txn.commit().map_err(|e| e.to_string())?;
-    }
-}
-
-fn put_meta<T: Serialize>(
+pub(super) fn put_meta<T: Serialize>(
     table: &mut redb::Table<&'static str, &'static [u8]>,
     key: &str,
     value: &T,

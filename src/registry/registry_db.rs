@@ -275,6 +275,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_format_2_the_flat_slot_index_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(REGISTRY_META)
+                .expect("meta")
+                .insert(FORMAT_VERSION_KEY, 2)
+                .expect("mark");
+            txn.commit().expect("commit");
+        }
+        let err = create_with_tables(&path).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                RegistryError::Format {
+                    found: 2,
+                    expected: 3
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_new_file_is_marked_and_opens_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.redb");
