@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{served, Fixture, NET};
 use crate::record::NodeIdentity;
-use crate::registry::peer_sampler::subnet_group;
+use crate::registry::peer_sampler::{subnet_group, GroupSource, PeerSampler};
 use crate::registry::{CommandOutcome, ExcludeSet, PeerEntry, Pool, RegistryCommand};
 
 fn none() -> ExcludeSet {
@@ -334,10 +334,45 @@ fn sample_cost_on_a_large_registry() {
             })
             .collect();
         took.sort();
+        let lookups = f.read(|r| lookups_per_sample(r, limit, &mut rng));
         eprintln!(
-            "sample of {limit} from {records}: p50 {:?}, p99 {:?} (500 samples)",
+            "sample of {limit} from {records}: p50 {:?}, p99 {:?} (500 samples); \
+             {lookups:.0} index lookups + {limit} entry reads per sample",
             took[took.len() / 2],
             took[took.len() * 99 / 100]
         );
     }
+}
+
+/// Counts the group index lookups (sizes and slots) a sample makes: the cost that must not
+/// grow with the registry.
+struct Counting<'a> {
+    inner: &'a crate::registry::RegistryReader,
+    lookups: std::cell::Cell<u64>,
+}
+
+impl GroupSource for Counting<'_> {
+    fn size(&self, scope: &str) -> Result<u64, crate::registry::RegistryError> {
+        self.lookups.set(self.lookups.get() + 1);
+        self.inner.size(scope)
+    }
+    fn member(&self, scope: &str, slot: u64) -> Result<String, crate::registry::RegistryError> {
+        self.lookups.set(self.lookups.get() + 1);
+        self.inner.member(scope, slot)
+    }
+}
+
+/// Mean index lookups of 50 samples of `limit` from the legacy pool.
+fn lookups_per_sample(r: &crate::registry::RegistryReader, limit: usize, rng: &mut StdRng) -> f64 {
+    let counting = Counting {
+        inner: r,
+        lookups: std::cell::Cell::new(0),
+    };
+    for _ in 0..50 {
+        let mut s = PeerSampler::new(&counting, Pool::Legacy, limit).expect("sampler");
+        for _ in 0..limit {
+            s.next_address(&counting, rng).expect("draw");
+        }
+    }
+    counting.lookups.get() as f64 / 50.0
 }
