@@ -108,6 +108,9 @@ impl DialBack {
                 continue;
             }
             for target in self.due_targets().await {
+                if !self.member.is_leader() {
+                    break;
+                }
                 tokio::select! {
                     _ = self.cancel.cancelled() => break,
                     _ = pace.tick() => {}

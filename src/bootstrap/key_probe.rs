@@ -135,6 +135,9 @@ async fn next(
 fn unexpected(m: &PeerMessage) -> ProbeError {
     match m {
         PeerMessage::Goodbye { reason } => ProbeError::Protocol(format!("refused: {reason}")),
-        other => ProbeError::Protocol(format!("unexpected {other:?}")),
+        other => {
+            let shown: String = format!("unexpected {other:?}").chars().take(200).collect();
+            ProbeError::Protocol(shown)
+        }
     }
 }
