@@ -459,10 +459,12 @@ async fn the_dial_back_rate_limit_holds_under_a_flood_of_unverifiable_records() 
     const WATCH: Duration = Duration::from_secs(8);
     let cluster = Cluster::start(3, &["--dial-back-rate", &RATE.to_string()]).await?;
     // Listeners that accept, note the time and hang up: every dial fails and is retried.
+    // They sit on their own loopback addresses: on a machine where other suites run, a
+    // port of 127.0.0.1 may be one that another suite's process still dials.
     let accepts = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let mut addresses = Vec::new();
-    for _ in 0..RECORDS {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    for i in 0..RECORDS {
+        let listener = TcpListener::bind(format!("127.88.{}.{}:0", i / 250, i % 250 + 1)).await?;
         addresses.push(listener.local_addr()?.to_string());
         let accepts = accepts.clone();
         tokio::spawn(async move {

@@ -107,7 +107,11 @@ impl DialBack {
                 self.cursor = None;
                 continue;
             }
-            for target in self.due_targets().await {
+            let due = self.due_targets().await;
+            if !due.is_empty() {
+                tracing::info!(records = due.len(), rate, "dial-back: checking records");
+            }
+            for target in due {
                 if !self.member.is_leader() {
                     break;
                 }
