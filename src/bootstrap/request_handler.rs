@@ -131,7 +131,8 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             linearizable,
         } => get_peers(m, limit, exclude, linearizable).await,
         Request::ListPeers { after, limit } => {
-            let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.entries_per_reply());
+            let limit =
+                clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.listed_entries_per_reply());
             let (rows, next) = m
                 .registry
                 .read(move |r| r.page(after.as_deref(), limit))

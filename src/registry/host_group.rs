@@ -97,6 +97,13 @@ mod tests {
         let b = HostGroup::of("bogus-b.invalid:1", None);
         assert_eq!(a, b);
         assert_eq!(a.outer(), UNRESOLVED_GROUP);
+        let widest = HostGroup::of("[ffff:ffff:ffff:ffff::1]:1", None);
+        let detail = crate::wire::EntryDetail {
+            verified: true,
+            group: widest.inner(),
+        };
+        let len = rmp_serde::to_vec_named(&detail).expect("encode").len();
+        assert!(len <= crate::wire::MAX_ENCODED_ENTRY_DETAIL, "{len} bytes");
         let v6 = HostGroup::of("[2001:db8:1:2::1]:1", None);
         assert_eq!(
             (v6.outer(), v6.inner()),

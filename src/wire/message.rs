@@ -141,6 +141,10 @@ pub struct PeerPage {
     pub details: Vec<EntryDetail>,
 }
 
+/// An upper bound on one [`EntryDetail`]'s MessagePack size (the longest group is an IPv6
+/// `/48`); listing pages are sized with it.
+pub const MAX_ENCODED_ENTRY_DETAIL: usize = 64;
+
 /// What the operator listing shows beside an entry: whether it is served, and where it
 /// counts for subnet fairness.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

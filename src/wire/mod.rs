@@ -25,7 +25,8 @@ pub mod wire_error;
 
 pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MIN_MAX_FRAME_LENGTH};
 pub use message::{
-    ClusterInfo, EntryDetail, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION,
+    ClusterInfo, EntryDetail, Envelope, MemberInfo, PeerPage, Request, Response,
+    MAX_ENCODED_ENTRY_DETAIL, WIRE_VERSION,
 };
 pub use peer_message::{
     Hello, NodeStatus, PeerMessage, PeerStatus, RecentBlock, Tip, MAX_ADDRS_PER_MESSAGE,
