@@ -13,7 +13,7 @@ command -v docker >/dev/null 2>&1 || { echo "FAILED: docker is not installed; th
 docker info >/dev/null 2>&1 || { echo "FAILED: the docker daemon is not reachable (docker info failed)" >&2; exit 1; }
 
 echo "== building the static release binary ($TARGET)"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$TARGET" --bin peerchain
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET" --bin peerchain
 BIN="$TARGET_DIR/$TARGET/release/peerchain"
 if ! ldd "$BIN" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
   echo "FAILED: $BIN is dynamically linked; a FROM-scratch image needs a static binary" >&2

@@ -13,9 +13,11 @@
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.
 //! - [`node`] — a blockchain node: actix actors for peers, chain sync and mining.
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
+//! - [`bench`] — `peerchain bench`, the load generator behind `scripts/bench`.
 //! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
 //! - [`config_file`] — reading a `--config` TOML file.
 
+pub mod bench;
 pub mod bootstrap;
 pub mod chain;
 pub mod client;

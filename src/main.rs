@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use peerchain::bench::{self, BenchArgs};
 use peerchain::bootstrap::{self, BootstrapArgs, BootstrapConfig};
 use peerchain::ctl::{self, CtlArgs};
 use peerchain::devnet::{self, DevnetArgs};
@@ -18,8 +19,18 @@ use tracing_subscriber::EnvFilter;
     about = "Blockchain nodes and the replicated bootstrap cluster they find each other through"
 )]
 struct Cli {
+    /// Log lines on stderr: `human` (colour only on a terminal) or `json` (one object a line,
+    /// for log collectors). `PEERCHAIN_LOG` sets the filter (default `info,openraft=warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +47,9 @@ enum Command {
     /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
     /// with the reason otherwise; for container healthchecks.
     Health(HealthArgs),
+    /// Load a cluster (or one it starts) with pipelined signed registrations, the chapter's
+    /// REGISTER and GetPeers samples, and print the figures.
+    Bench(BenchArgs),
 }
 
 fn cluster_secret(config: &BootstrapConfig) -> anyhow::Result<ClusterSecret> {
@@ -67,24 +81,30 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("PEERCHAIN_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only where a person reads a terminal, never in log files.
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match cli.command {
         Command::Node(args) => run_node(args),
         Command::Bootstrap(args) => on_tokio(run_bootstrap(args)),
         Command::Devnet(args) => on_tokio(run_devnet(args)),
         Command::Ctl(args) => on_tokio(run_ctl(args)),
         Command::Health(args) => on_tokio(run_health(args)),
+        Command::Bench(args) => on_tokio(run_bench(args)),
     }
 }
 
@@ -123,8 +143,22 @@ async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
 }
 
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {
+    if let Some(target) = &args.restart {
+        let answer = devnet::request_restart(&args.data_dir, target)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!("{answer}");
+        return Ok(());
+    }
     let config = args.into_config(std::env::current_exe()?);
     devnet::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let config = args.into_config(std::env::current_exe()?);
+    let mut out = std::io::stdout();
+    bench::run(config, &mut out).await?;
     Ok(())
 }
 

@@ -18,17 +18,52 @@ fn node_rows(table: &[String]) -> Vec<(String, u64, usize, String)> {
         .filter(|l| l.starts_with("node-"))
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 6 || f[2] == "DOWN" {
+            if f.len() < 7 || f[3] == "DOWN" {
                 return None;
             }
             Some((
                 f[0].to_string(),
-                f[2].parse().ok()?,
-                f[4].parse().ok()?,
-                f[5].to_string(),
+                f[3].parse().ok()?,
+                f[5].parse().ok()?,
+                f[6].to_string(),
             ))
         })
         .collect()
+}
+
+/// Member rows of one printed table: (name, pid, role).
+fn member_rows(table: &[String]) -> Vec<(String, String, String)> {
+    table
+        .iter()
+        .filter(|l| l.starts_with("bootstrap-"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4).then(|| (f[0].to_string(), f[2].to_string(), f[3].to_string()))
+        })
+        .collect()
+}
+
+/// Reads printed tables until one satisfies `want` (returned) or `within` passes.
+fn table_where(
+    rx: &mpsc::Receiver<String>,
+    within: Duration,
+    want: impl Fn(&[String]) -> bool,
+) -> Option<Vec<String>> {
+    let deadline = Instant::now() + within;
+    let mut table: Vec<String> = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) else {
+            continue;
+        };
+        if line.starts_with("peerchain devnet") {
+            if want(&table) {
+                return Some(table);
+            }
+            table.clear();
+        }
+        table.push(line);
+    }
+    None
 }
 
 #[test]
@@ -57,33 +92,62 @@ fn devnet_runs_three_bootstraps_and_four_nodes_then_stops_cleanly() -> Result<()
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut table: Vec<String> = Vec::new();
-    let mut last_good = None;
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) else {
-            continue;
-        };
-        if line.starts_with("peerchain devnet") {
-            let rows = node_rows(&table);
-            let leader = table.iter().any(|l| l.contains(" leader "));
-            let ready =
-                rows.len() == 4 && rows.iter().all(|r| r.2 >= 1 && r.1 >= 3 && r.3 == "synced");
-            if leader && ready {
-                last_good = Some(table.clone());
-                break;
-            }
-            table.clear();
-        }
-        table.push(line);
-    }
-    let Some(good) = last_good else {
+    let good = table_where(&rx, Duration::from_secs(60), |table| {
+        let rows = node_rows(table);
+        let leader = member_rows(table).iter().any(|m| m.2 == "leader");
+        leader && rows.len() == 4 && rows.iter().all(|r| r.2 >= 1 && r.1 >= 3 && r.3 == "synced")
+    });
+    let Some(good) = good else {
         let _ = child.kill();
-        bail!(
-            "the devnet never showed a leader and 4 synced nodes:\n{}",
-            table.join("\n")
-        );
+        bail!("the devnet never showed a leader and 4 synced nodes");
     };
+    println!("{}", good.join("\n"));
+
+    // Kill the leader by the PID the table shows, see it DOWN, bring it back by name.
+    let (name, pid, _) = member_rows(&good)
+        .into_iter()
+        .find(|m| m.2 == "leader")
+        .context("leader row")?;
+    signal(pid.parse()?, "KILL")?;
+    let down = table_where(&rx, Duration::from_secs(30), |t| {
+        let rows = member_rows(t);
+        rows.iter()
+            .any(|m| m.0 == name && m.1 == "-" && m.2 == "DOWN")
+            && rows.iter().any(|m| m.2 == "leader")
+    });
+    ensure!(
+        down.is_some(),
+        "the table never showed {name} down and a new leader"
+    );
+    let number = name.trim_start_matches("bootstrap-").to_string();
+    let out = Command::new(binary())
+        .args(["devnet", "--data-dir"])
+        .arg(dir.path().join("devnet"))
+        .args(["--restart", &number])
+        .output()?;
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    ensure!(
+        out.status.success() && answer.starts_with(&format!("restarted {name} (pid ")),
+        "devnet --restart {number}: {answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_pid = answer
+        .rsplit("pid ")
+        .next()
+        .map(|p| p.trim_end_matches(')').to_string())
+        .context("pid in the answer")?;
+    ensure!(new_pid != pid, "the restarted member kept pid {pid}");
+    let back = table_where(&rx, Duration::from_secs(30), |t| {
+        member_rows(t)
+            .iter()
+            .any(|m| m.0 == name && m.1 == new_pid && m.2 == "follower")
+    });
+    let Some(back) = back else {
+        let _ = child.kill();
+        bail!("the table never showed {name} back as a follower with pid {new_pid}");
+    };
+    println!("{}", back.join("\n"));
+
     signal(child.id(), "INT")?;
     let stop_deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -109,6 +173,5 @@ fn devnet_runs_three_bootstraps_and_four_nodes_then_stops_cleanly() -> Result<()
         log.contains("deregistered from the bootstrap cluster"),
         "{log}"
     );
-    println!("{}", good.join("\n"));
     Ok(())
 }

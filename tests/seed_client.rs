@@ -1,5 +1,8 @@
-//! The seed chapter's own `client.go`, built unchanged, against a real 3-member cluster whose
-//! member 1 listens on 127.0.0.1:4000 (the address `client.go` hard-codes as `localhost:4000`).
+//! The seed chapter's client against a real 3-member cluster whose member 1 listens on
+//! 127.0.0.1:4000 (the address `client.go` hard-codes as `localhost:4000`). The client is the
+//! chapter's own `client.go`, built unchanged, when `../shared` sits beside the repository, and
+//! otherwise our Rust client that sends the same bytes (`support::chapter_client`); the run
+//! prints one line saying which.
 //!
 //! Go resolves `localhost` from /etc/hosts and sorts the answers by RFC 6724, so where
 //! /etc/hosts also maps `::1` to localhost it dials `[::1]:4000` first; nothing listens there,
@@ -11,53 +14,15 @@
 mod support;
 
 use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use peerchain::record::NodeIdentity;
 use peerchain::registry::PeerEntry;
+use support::chapter_client::{go_json_string, request_line, ChapterClient};
 use support::{eventually, Cluster, NETWORK};
 
 const SEED_PORT: u16 = 4000;
-const BUILD_SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/baseline/build-seed-server.sh"
-);
-const PREFIX: &str = "Response dari server: ";
-
-/// Builds `seed-client` (and the other seed tools) into `out`; fails loudly without Go.
-fn build_seed_tools(out: &Path) -> Result<PathBuf> {
-    let has_go = std::process::Command::new("go")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    ensure!(
-        has_go,
-        "the Go toolchain is missing: this test builds the seed chapter's client.go, \
-         so run `apt-get update && apt-get install -y golang-go` first"
-    );
-    let output = std::process::Command::new("bash")
-        .arg(BUILD_SCRIPT)
-        .arg(out)
-        .output()
-        .with_context(|| format!("running {BUILD_SCRIPT}"))?;
-    ensure!(
-        output.status.success(),
-        "{BUILD_SCRIPT} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let client = out.join("seed-client");
-    ensure!(
-        client.exists(),
-        "{BUILD_SCRIPT} did not produce {}",
-        client.display()
-    );
-    Ok(client)
-}
 
 /// Fails clearly if port 4000 is taken (client.go cannot be pointed anywhere else).
 fn check_port_free() -> Result<()> {
@@ -75,37 +40,6 @@ fn check_port_free() -> Result<()> {
     Ok(())
 }
 
-/// Runs `seed-client ARGS` and returns its stdout line without the "Response dari server: "
-/// prefix.
-async fn seed_client(bin: &Path, args: &[&str]) -> Result<String> {
-    let started = Instant::now();
-    let run = tokio::process::Command::new(bin)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .with_context(|| format!("seed-client {args:?} hung"))??;
-    let stdout = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
-    eprintln!(
-        "seed-client {} -> {stdout:?} ({:?})",
-        args.join(" "),
-        started.elapsed()
-    );
-    ensure!(
-        out.status.success(),
-        "seed-client {args:?} exited with {}",
-        out.status
-    );
-    match stdout.strip_prefix(PREFIX) {
-        Some(reply) => Ok(reply.to_string()),
-        None => bail!(
-            "seed-client {args:?} printed {stdout:?} (stderr {:?}), not a server response",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
-
 /// Whether member `id`'s local operator listing holds a legacy entry for `address` (native
 /// samples never carry legacy records).
 async fn has_legacy(cluster: &Cluster, id: u64, address: &str) -> Result<bool> {
@@ -116,11 +50,11 @@ async fn has_legacy(cluster: &Cluster, id: u64, address: &str) -> Result<bool> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
+async fn chapter_client_works_against_the_cluster() -> Result<()> {
     let test_started = Instant::now();
     let tools = tempfile::tempdir()?;
     let tools_dir = tools.path().to_path_buf();
-    let build = tokio::task::spawn_blocking(move || build_seed_tools(&tools_dir));
+    let build = tokio::task::spawn_blocking(move || ChapterClient::pick(&tools_dir));
 
     check_port_free()?;
     let addrs = vec![
@@ -129,7 +63,7 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
         format!("127.0.0.1:{}", support::free_port()),
     ];
     let cluster = Cluster::start_with_addrs(addrs, &[]).await?;
-    let client_go = build.await??;
+    let chapter = build.await??;
     let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
     eprintln!(
         "cluster up (leader: member {leader}) and seed tools built after {:?}",
@@ -139,11 +73,11 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
     // The chapter's register / get_peers / remove round, with its exact replies.
     let addr = "localhost:3000";
     assert_eq!(
-        seed_client(&client_go, &["register", addr]).await?,
+        chapter.run(&["register", addr]).await?,
         "Peer registered successfully"
     );
 
-    let first = seed_client(&client_go, &["get_peers"]).await?;
+    let first = chapter.run(&["get_peers"]).await?;
     let entry = format!(r#"{{"address":"{addr}"}}"#);
     if !first.contains(&entry) {
         // Member 1 may be a follower that has not applied the entry yet.
@@ -151,11 +85,7 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
         eventually(
             Duration::from_secs(5),
             "legacy get_peers showing the registration",
-            || async {
-                Ok(seed_client(&client_go, &["get_peers"])
-                    .await?
-                    .contains(&entry))
-            },
+            || async { Ok(chapter.run(&["get_peers"]).await?.contains(&entry)) },
         )
         .await?;
     }
@@ -178,17 +108,14 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
     }
 
     assert_eq!(
-        seed_client(&client_go, &["register", addr]).await?,
+        chapter.run(&["register", addr]).await?,
         "Peer already registered"
     );
     assert_eq!(
-        seed_client(&client_go, &["remove", addr]).await?,
+        chapter.run(&["remove", addr]).await?,
         "Peer removed successfully"
     );
-    assert_eq!(
-        seed_client(&client_go, &["remove", addr]).await?,
-        "Peer not found"
-    );
+    assert_eq!(chapter.run(&["remove", addr]).await?, "Peer not found");
     eventually(
         Duration::from_secs(10),
         "member 2 dropping the removed peer",
@@ -203,7 +130,7 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
     let record = identity.sign_record(NETWORK, signed_addr, peerchain::unix_ms(), expires);
     cluster.client_of(2).register(record.clone()).await?;
 
-    let reply = seed_client(&client_go, &["remove", signed_addr]).await?;
+    let reply = chapter.run(&["remove", signed_addr]).await?;
     assert_ne!(
         reply, "Peer removed successfully",
         "a legacy REMOVE deleted a signed record"
@@ -212,7 +139,7 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
         reply, "Peer not found",
         "the signed record was not visible to member 1"
     );
-    let reply = seed_client(&client_go, &["register", signed_addr]).await?;
+    let reply = chapter.run(&["register", signed_addr]).await?;
     assert_eq!(reply, "Peer already registered");
 
     // The operator listing: the signed record is still there, untouched. (Nothing listens
@@ -226,4 +153,21 @@ async fn chapter_client_go_works_against_the_cluster() -> Result<()> {
 
     eprintln!("test body took {:?}", test_started.elapsed());
     Ok(())
+}
+
+/// Our stand-in for `client.go` sends what Go's `json.Marshal` sends.
+#[test]
+fn our_chapter_client_writes_go_json_marshal_bytes() {
+    assert_eq!(
+        request_line("REGISTER", "localhost:3000"),
+        b"{\"type\":\"REGISTER\",\"payload\":\"localhost:3000\"}\n"
+    );
+    assert_eq!(
+        request_line("GET_PEERS", ""),
+        b"{\"type\":\"GET_PEERS\",\"payload\":\"\"}\n"
+    );
+    assert_eq!(
+        go_json_string("a<b>&\"\\\n\u{1}\u{2028}"),
+        "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\u0001\\u2028\""
+    );
 }

@@ -25,6 +25,7 @@
 //! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
 //! - [`host_resolver`] — resolves a registered host name once, at proposal.
 //! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.
+//! - [`raft_events`] — one log line per leader or membership change.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_args;
@@ -39,6 +40,7 @@ pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
 pub mod proposer;
+pub mod raft_events;
 pub mod request_handler;
 
 use std::future::Future;
@@ -130,6 +132,7 @@ pub async fn run(
         tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
     }
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
+    tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(
         id = member.id(),
         addr = ?listener.local_addr().ok(),

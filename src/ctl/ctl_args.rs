@@ -44,8 +44,10 @@ pub enum CtlCommand {
         /// Seconds until the record expires unless renewed.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
-        #[arg(long, default_value = "peerchain-ctl.key")]
-        key: PathBuf,
+        /// The signing key (created if absent). Default: `peerchain/ctl.key` in the user's
+        /// data directory (`$XDG_DATA_HOME`, else `~/.local/share`), never the current one.
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Show a random sample of peers, or every peer with --all.
     Peers {
@@ -61,8 +63,9 @@ pub enum CtlCommand {
     /// Remove ADDR (signed by the key that registered it).
     Remove {
         address: String,
-        #[arg(long, default_value = "peerchain-ctl.key")]
-        key: PathBuf,
+        /// The key that registered it (default as for `register`).
+        #[arg(long)]
+        key: Option<PathBuf>,
     },
     /// Show a node's peers, chain tip and sync state (asks the node, not the cluster).
     Status {
@@ -88,4 +91,19 @@ pub enum ClusterAction {
     Promote { id: u64 },
     /// Remove member ID (voter or learner).
     Remove { id: u64 },
+}
+
+/// Where ctl keeps its signing key when `--key` is not given: the user's data directory
+/// (`$XDG_DATA_HOME/peerchain/ctl.key`, else `$HOME/.local/share/peerchain/ctl.key`), so that
+/// running ctl inside a checkout never leaves a key file in it. `None` without either variable.
+pub fn default_key_path() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("peerchain").join("ctl.key"))
 }

@@ -26,6 +26,31 @@ pub enum CtlError {
     Usage(String),
 }
 
+/// The key at `key` (or [`super::ctl_args::default_key_path`]), created if absent; a new key
+/// is announced with its path, since removing the record later needs the same file.
+fn load_key(
+    key: Option<std::path::PathBuf>,
+) -> Result<(NodeIdentity, std::path::PathBuf), CtlError> {
+    let path = key
+        .or_else(super::ctl_args::default_key_path)
+        .ok_or_else(|| {
+            CtlError::Usage("no --key given and neither XDG_DATA_HOME nor HOME is set".into())
+        })?;
+    let existed = path.exists();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let id = NodeIdentity::load_or_create(&path)?;
+    if !existed {
+        // On stderr, so that `--json` output stays one JSON value.
+        eprintln!(
+            "created signing key {} (keep it: renewing or removing the record needs it)",
+            path.display()
+        );
+    }
+    Ok((id, path))
+}
+
 /// Runs `args`, writing its output to `out`.
 ///
 /// # Errors
@@ -50,7 +75,7 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             print_status(out, args.json, &status)
         }
         CtlCommand::Register { address, ttl, key } => {
-            let id = NodeIdentity::load_or_create(&key)?;
+            let (id, key) = load_key(key)?;
             let now = crate::unix_ms();
             let expires = ttl
                 .checked_mul(1000)
@@ -61,12 +86,16 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             print(
                 out,
                 args.json,
-                &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced}),
-                &format!("registered {address} as node {}", id.node_id()),
+                &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced, "key": key.display().to_string()}),
+                &format!(
+                    "registered {address} as node {} (key {})",
+                    id.node_id(),
+                    key.display()
+                ),
             )
         }
         CtlCommand::Remove { address, key } => {
-            let id = NodeIdentity::load_or_create(&key)?;
+            let (id, _) = load_key(key)?;
             client
                 .deregister(id.sign_deregistration(&args.network_id, &address, crate::unix_ms()))
                 .await?;

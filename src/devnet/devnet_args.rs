@@ -30,6 +30,10 @@ pub struct DevnetArgs {
     /// Seconds the miner pauses after each block.
     #[arg(long, default_value_t = 2.0)]
     pub block_interval: f64,
+    /// Do not start a devnet: ask the one running on `--data-dir` to restart member N
+    /// (`2`, `bootstrap-2`) or a node (`node-3`), and exit.
+    #[arg(long, value_name = "N")]
+    pub restart: Option<String>,
 }
 
 impl DevnetArgs {

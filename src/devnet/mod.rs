@@ -3,26 +3,37 @@
 //! Layout:
 //! - [`devnet_args`] — [`DevnetArgs`], the command line.
 //! - [`devnet_config`] — [`DevnetConfig`].
+//! - [`devnet_control`] — the control socket behind `peerchain devnet --restart N`.
 //! - [`process_group`] — the child processes, started and stopped together.
 //! - [`status_table`] — the live table printed every second.
 
 pub mod devnet_args;
 pub mod devnet_config;
+pub mod devnet_control;
 pub mod process_group;
 pub mod status_table;
 
 use std::future::Future;
+use std::io::IsTerminal;
 use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
 
 pub use devnet_args::DevnetArgs;
 pub use devnet_config::DevnetConfig;
-pub use process_group::ProcessGroup;
+pub use devnet_control::{request_restart, DevnetControl, RestartRequest};
+pub use process_group::{rss_kib, ProcessGroup};
 pub use status_table::StatusTable;
 
 use crate::raft::ClusterSecret;
 
 /// How often the status table is refreshed.
 pub const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a restarted process gets to stop before it is killed.
+const RESTART_GRACE: Duration = Duration::from_secs(5);
+/// How long processes get to stop when the devnet stops.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the devnet failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +55,7 @@ pub async fn run(
 ) -> Result<(), DevnetError> {
     config.validate().map_err(DevnetError::Config)?;
     std::fs::create_dir_all(&config.data_dir)?;
+    let control = DevnetControl::bind(&config.data_dir).await?;
     let secret_file = config.data_dir.join("cluster-secret");
     if !secret_file.exists() {
         std::fs::write(&secret_file, hex::encode(ClusterSecret::nonce()))?;
@@ -96,11 +108,16 @@ pub async fn run(
         }
         group.spawn(&format!("node-{i}"), &config.binary, &args)?;
     }
-    let table = StatusTable::new(
+    let mut table = StatusTable::new(
         config.bootstrap_addrs(),
         config.node_addrs(),
         config.data_dir.clone(),
     );
+    let (requests_tx, mut requests) = mpsc::channel::<RestartRequest>(8);
+    let control_task = tokio::spawn(control.serve(requests_tx.clone()));
+    let keys_task = std::io::stdin()
+        .is_terminal()
+        .then(|| tokio::spawn(read_keys(requests_tx)));
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(STATUS_INTERVAL);
     loop {
@@ -109,10 +126,41 @@ pub async fn run(
             _ = tick.tick() => {
                 table.print(&mut group).await;
             }
+            Some(req) = requests.recv() => {
+                let answer = match group.restart(&req.name, RESTART_GRACE).await {
+                    Ok(pid) => format!("restarted {} (pid {pid})", req.name),
+                    Err(e) => format!("error: {e}"),
+                };
+                table.set_notice(answer.clone());
+                let _ = req.reply.send(answer);
+            }
         }
     }
+    control_task.abort();
+    if let Some(t) = keys_task {
+        t.abort();
+    }
     println!("stopping devnet ...");
-    group.stop_all("node-", Duration::from_secs(10)).await;
+    group.stop_all("node-", STOP_GRACE).await;
     println!("devnet stopped; data kept in {}", config.data_dir.display());
     Ok(())
+}
+
+/// Lines typed where the devnet runs: a member's number (or `node-N`) restarts it.
+async fn read_keys(requests: mpsc::Sender<RestartRequest>) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match devnet_control::parse(&line) {
+            Ok(name) => {
+                let (reply, _answer) = tokio::sync::oneshot::channel();
+                if requests.send(RestartRequest { name, reply }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => eprintln!("{e}"),
+        }
+    }
 }

@@ -12,6 +12,8 @@ use nix::unistd::Pid;
 pub struct ProcessGroup {
     log_dir: PathBuf,
     children: Vec<(String, Child)>,
+    /// How each child was started, so that it can be started again.
+    commands: Vec<(PathBuf, Vec<String>)>,
 }
 
 impl ProcessGroup {
@@ -19,6 +21,7 @@ impl ProcessGroup {
         Self {
             log_dir,
             children: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -27,21 +30,58 @@ impl ProcessGroup {
     /// # Errors
     /// Spawn or log-file errors.
     pub fn spawn(&mut self, name: &str, binary: &Path, args: &[String]) -> std::io::Result<()> {
+        let child = self.start(name, binary, args)?;
+        self.children.push((name.to_string(), child));
+        self.commands.push((binary.to_path_buf(), args.to_vec()));
+        Ok(())
+    }
+
+    fn start(&self, name: &str, binary: &Path, args: &[String]) -> std::io::Result<Child> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_dir.join(format!("{name}.log")))?;
         // A process group of its own: Ctrl-C reaches only the devnet, which then stops the
         // children in order (nodes first, so they can deregister while the cluster is up).
-        let child = Command::new(binary)
+        Command::new(binary)
             .args(args)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()?;
-        self.children.push((name.to_string(), child));
-        Ok(())
+            .spawn()
+    }
+
+    /// Starts child `name` again with the command it was first started with: a running one
+    /// gets SIGTERM (SIGKILL after `grace`) first. Returns the new pid.
+    ///
+    /// # Errors
+    /// No child of that name, or spawning fails.
+    pub async fn restart(&mut self, name: &str, grace: Duration) -> std::io::Result<u32> {
+        let i = self
+            .children
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| std::io::Error::other(format!("no process named {name}")))?;
+        if matches!(self.children[i].1.try_wait(), Ok(None)) {
+            self.stop(&[i], grace).await;
+        }
+        let (binary, args) = self.commands[i].clone();
+        let child = self.start(name, &binary, &args)?;
+        let pid = child.id();
+        self.children[i].1 = child;
+        Ok(pid)
+    }
+
+    /// The pid of child `name` while it runs.
+    pub fn pid_of(&mut self, name: &str) -> Option<u32> {
+        let (_, c) = self.children.iter_mut().find(|(n, _)| n == name)?;
+        matches!(c.try_wait(), Ok(None)).then(|| c.id())
+    }
+
+    /// The children's process ids, in start order.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, c)| c.id()).collect()
     }
 
     /// Names of children that have exited, with their status.
@@ -100,4 +140,16 @@ impl Drop for ProcessGroup {
             }
         }
     }
+}
+
+/// Resident memory of process `pid` in KiB, from `/proc` (0 where unknown).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }

@@ -14,6 +14,8 @@ pub struct StatusTable {
     bootstraps: Vec<(u64, String)>,
     nodes: Vec<(u64, String)>,
     data_dir: PathBuf,
+    /// The answer to the last restart, shown under the table.
+    notice: Option<String>,
 }
 
 impl StatusTable {
@@ -26,93 +28,56 @@ impl StatusTable {
             bootstraps,
             nodes,
             data_dir,
+            notice: None,
         }
     }
 
-    /// Queries every member and prints the table (redrawn in place on a terminal).
+    /// Shows `notice` under the table from now on.
+    pub fn set_notice(&mut self, notice: String) {
+        self.notice = Some(notice);
+    }
+
+    /// Queries every member and node and prints the table (redrawn in place on a terminal).
     pub async fn print(&self, group: &mut ProcessGroup) {
         let mut lines = vec![format!(
             "peerchain devnet — data in {} — Ctrl-C stops everything",
             self.data_dir.display()
         )];
         lines.push(format!(
-            "{:<12} {:<16} {:<8} {:<6} {:<8} {:<8} {:>8}",
-            "BOOTSTRAP", "ADDRESS", "ROLE", "TERM", "LEADER", "APPLIED", "PEERS"
+            "{:<12} {:<16} {:>7} {:<8} {:<6} {:<8} {:<8} {:>8}",
+            "BOOTSTRAP", "ADDRESS", "PID", "ROLE", "TERM", "LEADER", "APPLIED", "PEERS"
         ));
         for (id, addr) in &self.bootstraps {
-            let options = ClientOptions {
-                connect_timeout: QUERY_TIMEOUT,
-                request_timeout: QUERY_TIMEOUT,
-                retry_for: Duration::ZERO,
-                secret: None,
-            };
-            let mut client = BootstrapClient::new(vec![addr.clone()], options);
-            let line = match client.cluster_info().await {
-                Ok(info) => {
-                    let role = match (
-                        info.leader_id == Some(*id),
-                        info.members.iter().find(|m| m.id == *id),
-                    ) {
-                        (true, _) => "leader",
-                        (false, Some(m)) if m.voter => "follower",
-                        (false, Some(_)) => "learner",
-                        (false, None) => "removed",
-                    };
-                    format!(
-                        "{:<12} {:<16} {:<8} {:<6} {:<8} {:<8} {:>8}",
-                        format!("bootstrap-{id}"),
-                        addr,
-                        role,
-                        info.term,
-                        info.leader_id.map_or("-".into(), |l| l.to_string()),
-                        info.last_applied_index
-                            .map_or("-".into(), |l| l.to_string()),
-                        info.peer_count
-                    )
-                }
-                Err(_) => format!(
-                    "{:<12} {:<16} {:<8}",
-                    format!("bootstrap-{id}"),
-                    addr,
-                    "DOWN"
-                ),
-            };
-            lines.push(line);
+            let name = format!("bootstrap-{id}");
+            let pid = group.pid_of(&name).map_or("-".into(), |p| p.to_string());
+            lines.push(member_line(*id, &name, addr, &pid).await);
         }
         if !self.nodes.is_empty() {
             lines.push(String::new());
             lines.push(format!(
-                "{:<12} {:<16} {:>7} {:<14} {:>6} {:<10} {:>6}",
-                "NODE", "ADDRESS", "HEIGHT", "TIP", "PEERS", "SYNC", "MINED"
+                "{:<12} {:<16} {:>7} {:>7} {:<14} {:>6} {:<17} {:>6}",
+                "NODE", "ADDRESS", "PID", "HEIGHT", "TIP", "PEERS", "SYNC", "MINED"
             ));
         }
         for (i, addr) in &self.nodes {
-            let line = match NodeStatusQuery::fetch(addr, QUERY_TIMEOUT * 2).await {
-                Ok(s) => format!(
-                    "{:<12} {:<16} {:>7} {:<14} {:>6} {:<10} {:>6}",
-                    format!("node-{i}"),
-                    addr,
-                    s.tip.height,
-                    hex::encode(&s.tip.hash[..6]),
-                    s.peers.len(),
-                    match s.syncing {
-                        Some((have, target)) => format!("{have}/{target}"),
-                        None => "synced".into(),
-                    },
-                    if s.mining {
-                        s.blocks_mined.to_string()
-                    } else {
-                        "-".into()
-                    }
-                ),
-                Err(_) => format!("{:<12} {:<16} {:>7}", format!("node-{i}"), addr, "DOWN"),
-            };
-            lines.push(line);
+            let name = format!("node-{i}");
+            let pid = group.pid_of(&name).map_or("-".into(), |p| p.to_string());
+            lines.push(node_line(&name, addr, &pid).await);
         }
         for (name, status) in group.exited() {
             lines.push(format!(
-                "{name} exited: {status} (see its log in the data directory)"
+                "{name} exited: {status} (log: {}/{name}.log)",
+                self.data_dir.display()
             ));
+        }
+        lines.push(String::new());
+        lines.push(format!(
+            "restart a member or node: type its number (or node-N) and Enter here, or run \
+             `peerchain devnet --data-dir {} --restart N` in another terminal",
+            self.data_dir.display()
+        ));
+        if let Some(n) = &self.notice {
+            lines.push(n.clone());
         }
         let mut out = std::io::stdout().lock();
         if out.is_terminal() {
@@ -124,5 +89,61 @@ impl StatusTable {
             let _ = writeln!(out, "{l}");
         }
         let _ = out.flush();
+    }
+}
+
+/// One member's row: its role as it sees the cluster, or DOWN.
+async fn member_line(id: u64, name: &str, addr: &str, pid: &str) -> String {
+    let options = ClientOptions {
+        connect_timeout: QUERY_TIMEOUT,
+        request_timeout: QUERY_TIMEOUT,
+        retry_for: Duration::ZERO,
+        secret: None,
+    };
+    let mut client = BootstrapClient::new(vec![addr.to_string()], options);
+    match client.cluster_info().await {
+        Ok(info) => {
+            let role = match (
+                info.leader_id == Some(id),
+                info.members.iter().find(|m| m.id == id),
+            ) {
+                (true, _) => "leader",
+                (false, Some(m)) if m.voter => "follower",
+                (false, Some(_)) => "learner",
+                (false, None) => "removed",
+            };
+            format!(
+                "{name:<12} {addr:<16} {pid:>7} {role:<8} {:<6} {:<8} {:<8} {:>8}",
+                info.term,
+                info.leader_id.map_or("-".into(), |l| l.to_string()),
+                info.last_applied_index
+                    .map_or("-".into(), |l| l.to_string()),
+                info.peer_count
+            )
+        }
+        Err(_) => format!("{name:<12} {addr:<16} {pid:>7} DOWN"),
+    }
+}
+
+/// One node's row. A node with no peer is "waiting for peers", never "synced".
+async fn node_line(name: &str, addr: &str, pid: &str) -> String {
+    match NodeStatusQuery::fetch(addr, QUERY_TIMEOUT * 2).await {
+        Ok(s) => format!(
+            "{name:<12} {addr:<16} {pid:>7} {:>7} {:<14} {:>6} {:<17} {:>6}",
+            s.tip.height,
+            hex::encode(&s.tip.hash[..6]),
+            s.peers.len(),
+            match s.syncing {
+                Some((have, target)) => format!("{have}/{target}"),
+                None if s.peers.is_empty() => "waiting for peers".into(),
+                None => "synced".into(),
+            },
+            if s.mining {
+                s.blocks_mined.to_string()
+            } else {
+                "-".into()
+            }
+        ),
+        Err(_) => format!("{name:<12} {addr:<16} {pid:>7} DOWN"),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod chaos_report;
+pub mod chapter_client;
 pub mod docker_faults;
 pub mod faults;
 pub mod history;
@@ -347,6 +348,8 @@ impl Cluster {
             .args(["--bootstrap", &self.addrs().join(",")])
             .args(args)
             .current_dir(self.dir.path())
+            // ctl's default key lives in the user's data directory: one per test cluster.
+            .env("XDG_DATA_HOME", self.dir.path())
             .output()?;
         Ok(out)
     }

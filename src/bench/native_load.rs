@@ -1,0 +1,181 @@
+//! Native registrations, pre-signed and pipelined: `connections` connections, each keeping
+//! `in_flight` `Register` requests outstanding, so that what is measured is the cluster, not a
+//! client waiting for one reply before it sends the next request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::bench_report::WriteFigures;
+use super::{BenchConfig, BenchError, Latencies, Progress};
+use crate::record::{NodeIdentity, PeerRecord};
+use crate::wire::{Envelope, FrameCodec, Request, Response, DEFAULT_MAX_FRAME_LENGTH};
+
+type Codec = FrameCodec<Envelope<Response>, Envelope<Request>>;
+
+/// How long the registrations stay valid (long enough for any benchmark).
+const RECORD_TTL_MS: u64 = 3_600_000;
+/// How long one reply may take before the connection's remaining requests count as failed.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The address of record `i`: one 127/8 address each, never a real service.
+pub fn bench_address(i: u64, port: u16) -> String {
+    format!(
+        "127.{}.{}.{}:{port}",
+        (i >> 16) & 255,
+        (i >> 8) & 255,
+        i & 255
+    )
+}
+
+/// `n` records of fresh identities, signed on every core before the clock starts.
+fn presign(n: u64, network_id: &str) -> Vec<PeerRecord> {
+    let threads = std::thread::available_parallelism().map_or(2, |c| c.get()) as u64;
+    let now = crate::unix_ms();
+    let chunks: Vec<Vec<PeerRecord>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads as usize)
+                        .map(|i| {
+                            NodeIdentity::generate().sign_record(
+                                network_id,
+                                &bench_address(i, 7000),
+                                now,
+                                now + RECORD_TTL_MS,
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    chunks.into_iter().flatten().collect()
+}
+
+/// Runs the phase against `targets` (connections are spread over them round-robin).
+///
+/// # Errors
+/// Connection set-up errors.
+pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<WriteFigures, BenchError> {
+    let (n, network) = (config.records, config.network_id.clone());
+    let signing = Instant::now();
+    let records = tokio::task::spawn_blocking(move || presign(n, &network))
+        .await
+        .map_err(|e| BenchError::Setup(format!("signing records: {e}")))?;
+    eprintln!(
+        "bench native: {} records signed in {:.2} s (not timed)",
+        records.len(),
+        signing.elapsed().as_secs_f64()
+    );
+    let mut per_conn: Vec<Vec<PeerRecord>> = vec![Vec::new(); config.connections];
+    for (i, r) in records.into_iter().enumerate() {
+        per_conn[i % config.connections].push(r);
+    }
+    let mut streams = Vec::new();
+    for i in 0..config.connections {
+        let addr = &targets[i % targets.len()];
+        let s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| BenchError::Setup(format!("connecting to {addr} timed out")))??;
+        let _ = s.set_nodelay(true);
+        streams.push(s);
+    }
+    let progress = Progress::start("native", n);
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .zip(per_conn)
+        .map(|(s, recs)| tokio::spawn(drive(s, recs, config.in_flight, progress.clone())))
+        .collect();
+    let mut latencies = Latencies::default();
+    for t in tasks {
+        if let Ok(l) = t.await {
+            latencies.extend(l);
+        }
+    }
+    let (elapsed, errors) = progress.finish();
+    Ok(WriteFigures {
+        requests: n,
+        elapsed,
+        errors,
+        latencies,
+    })
+}
+
+/// One connection: a writer that keeps `in_flight` requests outstanding and a reader that
+/// matches replies to them by id.
+async fn drive(
+    stream: TcpStream,
+    records: Vec<PeerRecord>,
+    in_flight: usize,
+    progress: Arc<Progress>,
+) -> Latencies {
+    let total = records.len();
+    let (rd, wr) = stream.into_split();
+    let mut sink = FramedWrite::new(wr, Codec::new(DEFAULT_MAX_FRAME_LENGTH));
+    let mut source = FramedRead::new(rd, Codec::new(DEFAULT_MAX_FRAME_LENGTH));
+    let window = Arc::new(Semaphore::new(in_flight));
+    let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let writer = {
+        let (window, sent, progress) = (window.clone(), sent.clone(), progress.clone());
+        tokio::spawn(async move {
+            for (i, record) in records.into_iter().enumerate() {
+                let Ok(permit) = window.acquire().await else {
+                    return;
+                };
+                permit.forget();
+                let id = i as u64 + 1;
+                sent.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, Instant::now());
+                let env = Envelope {
+                    id,
+                    body: Request::Register { record },
+                };
+                if sink.send(env).await.is_err() {
+                    progress.error("connection closed while sending");
+                    return;
+                }
+            }
+        })
+    };
+    let mut latencies = Latencies::default();
+    let mut answered = 0;
+    while answered < total {
+        let next = tokio::time::timeout(REPLY_TIMEOUT, source.next()).await;
+        let Ok(Some(Ok(env))) = next else {
+            for _ in answered..total {
+                progress.error("no reply (connection closed or timed out)");
+            }
+            break;
+        };
+        answered += 1;
+        if let Some(t) = sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&env.id)
+        {
+            latencies.push(t.elapsed());
+        }
+        match env.body {
+            Response::Registered { .. } => progress.ok(),
+            Response::Error(e) => progress.error(format!("{:?}", e.code)),
+            other => progress.error(format!("unexpected reply {other:?}")),
+        }
+        window.add_permits(1);
+    }
+    writer.abort();
+    latencies
+}
