@@ -109,7 +109,7 @@ impl DialBack {
             }
             let due = self.due_targets().await;
             if !due.is_empty() {
-                tracing::info!(records = due.len(), rate, "dial-back: checking records");
+                tracing::debug!(records = due.len(), rate, "dial-back: checking records");
             }
             for target in due {
                 if !self.member.is_leader() {
