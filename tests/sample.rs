@@ -507,3 +507,48 @@ async fn the_dial_back_rate_limit_holds_under_a_flood_of_unverifiable_records() 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswering_address_is_tried_three_times_with_backoff_then_left_alone() -> Result<()> {
+    const WATCH: Duration = Duration::from_secs(12);
+    let cluster = Cluster::start(3, &[]).await?;
+    // Accepts, notes the time, hangs up: the handshake never completes.
+    let listener = TcpListener::bind("127.88.1.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    let accepts = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = accepts.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            seen.lock().expect("lock").push(Instant::now());
+            drop(stream);
+        }
+    });
+    let registered = Instant::now();
+    cluster
+        .client()
+        .register(record(&NodeIdentity::generate(), &address))
+        .await?;
+    tokio::time::sleep(WATCH).await;
+    let times = accepts.lock().expect("lock").clone();
+    let offsets: Vec<f64> = times
+        .iter()
+        .map(|t| (*t - registered).as_secs_f64())
+        .collect();
+    eprintln!("dial-backs of one unanswering address at {offsets:.2?} s after registering");
+    ensure!(times.len() == 3, "3 tries in {WATCH:?}, got {offsets:?}");
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    // 2 s then 4 s, give or take the 0.5 s between looks at the queue.
+    ensure!((1.9..=3.2).contains(&gaps[0]), "first backoff {gaps:?}");
+    ensure!((3.9..=5.2).contains(&gaps[1]), "second backoff {gaps:?}");
+    let listed = listing(&cluster, 1).await?;
+    ensure!(
+        listed
+            .iter()
+            .any(|(e, d)| e.address() == address && !d.verified),
+        "listed, unverified"
+    );
+    Ok(())
+}
