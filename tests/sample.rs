@@ -427,6 +427,20 @@ async fn only_records_whose_node_proves_its_key_at_their_address_are_served() ->
             None => bail!("{address} is not listed"),
         }
     }
+    // The operator sees the same in `ctl peers --all`.
+    let secret = support::path_str(&cluster.secret_file);
+    let out = cluster.ctl(&["--cluster-secret-file", &secret, "peers", "--all"])?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(out.status.success(), "ctl peers --all: {text}");
+    let row = |address: &str| {
+        text.lines()
+            .find(|l| l.starts_with(address))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    ensure!(row(&node).get(4) == Some(&"yes"), "{text}");
+    ensure!(row(&unreachable).get(4) == Some(&"no"), "{text}");
+    ensure!(row(&node).get(5) == Some(&"127.0.0/24"), "{text}");
     eprintln!(
         "real node served {node_took:?} after start; honest listener dialled {} times, \
          impostors {} and {} times",
