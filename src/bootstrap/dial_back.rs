@@ -157,7 +157,7 @@ impl DialBack {
             batch.last().map(|s| s.entry.address().to_string())
         };
         let now = Instant::now();
-        let now_ms = crate::unix_ms();
+        let now_ms = self.member.clock.now_or_own();
         self.forget_if_full(now);
         let mut due = Vec::new();
         for stored in batch {

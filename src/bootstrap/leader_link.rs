@@ -56,6 +56,23 @@ impl LeaderLink {
         self.call_on(conn, request, timeout).await
     }
 
+    /// Sends `request` to the member at `addr` on a new authenticated connection, closed
+    /// afterwards: for a rare call to a member that need not lead (an election request),
+    /// which must not evict the pooled connections to the leader.
+    ///
+    /// # Errors
+    /// Connection, authentication, timeout and server errors.
+    pub async fn call_once(
+        &self,
+        addr: &str,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let mut conn = FrameConnection::connect(addr, MEMBER_CONNECT_TIMEOUT).await?;
+        conn.authenticate(&self.secret, timeout).await?;
+        conn.call(request, timeout).await
+    }
+
     async fn call_on(
         &self,
         mut conn: FrameConnection,

@@ -108,7 +108,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
                     resolved: super::host_resolver::resolve_host(&req.payload).await,
                     address: req.payload,
                     source_ip,
-                    expires_at_ms: crate::unix_ms().saturating_add(ttl),
+                    expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
                 }
             } else {
                 RegistryCommand::RemoveLegacy {

@@ -6,7 +6,7 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, LeaderLink, Proposer};
+use super::{BootstrapConfig, ClusterClock, LeaderLink, Proposer};
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
@@ -19,6 +19,8 @@ pub struct Member {
     pub secret: ClusterSecret,
     pub proposer: Proposer,
     pub leader_link: Arc<LeaderLink>,
+    /// Cluster time: what decides expiry and validity instead of this machine's clock.
+    pub clock: Arc<ClusterClock>,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).
@@ -67,7 +69,7 @@ impl Member {
     /// # Errors
     /// A storage error reading the registry size.
     pub async fn cluster_info(&self) -> Result<ClusterInfo, ErrorReply> {
-        let (leader_id, term, members, last_applied_index) = {
+        let (leader_id, term, mut members, last_applied_index) = {
             let m = self.raft.metrics();
             let m = m.borrow();
             // A stopped Raft keeps its last metrics: it no longer knows who leads.
@@ -80,6 +82,9 @@ impl Member {
                     id: *id,
                     addr: node.addr.clone(),
                     voter: voters.contains(id),
+                    clock_offset_ms: None,
+                    clock_skew_ms: None,
+                    clock_rtt_ms: None,
                 })
                 .collect::<Vec<_>>();
             (
@@ -89,6 +94,7 @@ impl Member {
                 m.last_applied.map(|l| l.index),
             )
         };
+        self.add_clock_readings(&mut members);
         let leader_addr =
             leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
         let peer_count = self
@@ -106,7 +112,19 @@ impl Member {
             members,
             last_applied_index,
             peer_count,
+            cluster_time_ms: self.clock.now(),
         })
+    }
+
+    /// Puts this member's latest measurement of each member's clock into `members`.
+    fn add_clock_readings(&self, members: &mut [MemberInfo]) {
+        for c in self.clock.members() {
+            if let Some(m) = members.iter_mut().find(|m| m.id == c.id) {
+                m.clock_offset_ms = Some(c.offset_ms);
+                m.clock_skew_ms = c.skew_ms;
+                m.clock_rtt_ms = Some(c.rtt_ms);
+            }
+        }
     }
 
     /// Refuses writes while this member cannot store them: its Raft stopped on a storage

@@ -26,13 +26,19 @@
 //! - [`host_resolver`] — resolves a registered host name once, at proposal.
 //! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.
 //! - [`raft_events`] — one log line per leader or membership change.
+//! - [`election`] — an operator's request that a given member stand for election.
+//! - [`cluster_clock`] — [`ClusterClock`], cluster time from the voters' clocks.
+//! - [`clock_sampler`] — [`ClockSampler`], reads the other members' clocks.
 //! - [`bootstrap_error`] — [`BootstrapError`].
 
 pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
+pub mod clock_sampler;
+pub mod cluster_clock;
 pub mod connection;
 pub mod dial_back;
+pub mod election;
 pub mod expiry_task;
 pub mod host_resolver;
 pub mod key_probe;
@@ -50,6 +56,8 @@ use std::time::Duration;
 pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
+pub use clock_sampler::ClockSampler;
+pub use cluster_clock::ClusterClock;
 pub use connection::Connection;
 pub use dial_back::DialBack;
 pub use expiry_task::ExpiryTask;
@@ -118,7 +126,14 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let leader_link = Arc::new(LeaderLink::new(secret.clone()));
-    let proposer = Proposer::spawn(raft.clone(), leader_link.clone(), &tracker, cancel.clone());
+    let clock = Arc::new(ClusterClock::new(config.id, raft.metrics()));
+    let proposer = Proposer::spawn(
+        raft.clone(),
+        leader_link.clone(),
+        clock.clone(),
+        &tracker,
+        cancel.clone(),
+    );
     let member = Arc::new(Member {
         config,
         raft: raft.clone(),
@@ -126,11 +141,13 @@ pub async fn run(
         secret,
         proposer,
         leader_link,
+        clock,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
     if member.config.dial_back {
         tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
     }
+    tracker.spawn(ClockSampler::new(member.clone(), cancel.clone()).run());
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::LeaderLink;
+use super::{ClusterClock, LeaderLink};
 use crate::raft::{MemberId, RegistryRaft};
 use crate::registry::{CommandOutcome, RegistryBatch, RegistryCommand};
 use crate::wire::{ErrorCode, ErrorReply, Request, Response};
@@ -42,11 +42,13 @@ impl Proposer {
     pub fn spawn(
         raft: RegistryRaft,
         link: Arc<LeaderLink>,
+        clock: Arc<ClusterClock>,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tracker.spawn(run(raft, link, rx, tracker.clone(), cancel));
+        let links = Links { raft, link, clock };
+        tracker.spawn(run(links, rx, tracker.clone(), cancel));
         Self { tx }
     }
 
@@ -65,9 +67,16 @@ impl Proposer {
     }
 }
 
-async fn run(
+/// What a batch needs to be committed: Raft, the way to the leader, and cluster time.
+#[derive(Clone)]
+struct Links {
     raft: RegistryRaft,
     link: Arc<LeaderLink>,
+    clock: Arc<ClusterClock>,
+}
+
+async fn run(
+    links: Links,
     mut rx: mpsc::Receiver<Pending>,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -89,19 +98,18 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (raft, link) = (raft.clone(), link.clone());
+        let links = links.clone();
         tracker.spawn(async move {
             let (commands, replies): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|p| (p.command, p.reply)).unzip();
             let n = commands.len();
-            let result =
-                match tokio::time::timeout(WRITE_TIMEOUT, submit(&raft, &link, commands)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ErrorReply::new(
-                        ErrorCode::Unavailable,
-                        format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
-                    )),
-                };
+            let result = match tokio::time::timeout(WRITE_TIMEOUT, submit(&links, commands)).await {
+                Ok(r) => r,
+                Err(_) => Err(ErrorReply::new(
+                    ErrorCode::Unavailable,
+                    format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
+                )),
+            };
             match result {
                 Ok(outcomes) if outcomes.len() == n => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -128,11 +136,11 @@ async fn run(
 
 /// Commits `commands` as one entry here if this member leads, or through the leader.
 async fn submit(
-    raft: &RegistryRaft,
-    link: &LeaderLink,
+    links: &Links,
     commands: Vec<RegistryCommand>,
 ) -> Result<Vec<CommandOutcome>, ErrorReply> {
-    match write_local(raft, commands.clone()).await {
+    let Links { raft, link, clock } = links;
+    match write_local(raft, clock.write_time(), commands.clone()).await {
         Err(WriteError::NotLeader(Some((_, addr)))) => {
             match link
                 .call(&addr, Request::Forward { commands }, WRITE_TIMEOUT)
@@ -173,18 +181,18 @@ pub enum WriteError {
     Reply(ErrorReply),
 }
 
-/// Commits `commands` as one entry if this member is the leader.
+/// Commits `commands` as one entry stamped `now_ms` if this member is the leader. The stamp
+/// is cluster time (see [`ClusterClock::write_time`]), never this machine's clock alone: every
+/// replica judges expiry and liveness in the batch by it.
 ///
 /// # Errors
 /// [`WriteError::NotLeader`] with the leader to forward to, or a final [`ErrorReply`].
 pub async fn write_local(
     raft: &RegistryRaft,
+    now_ms: u64,
     commands: Vec<RegistryCommand>,
 ) -> Result<(Vec<CommandOutcome>, u64), WriteError> {
-    let batch = RegistryBatch {
-        now_ms: crate::unix_ms(),
-        commands,
-    };
+    let batch = RegistryBatch { now_ms, commands };
     match raft.client_write(batch).await {
         Ok(resp) => Ok((resp.data.outcomes, resp.log_id.index)),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(

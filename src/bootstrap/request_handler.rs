@@ -97,8 +97,9 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
                 .verify(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
             let max_ttl = u64::try_from(m.config.max_ttl.as_millis()).unwrap_or(u64::MAX);
+            let (earliest, latest) = m.clock.validity_window();
             record
-                .check_expiry(crate::unix_ms(), max_ttl)
+                .check_expiry(earliest, latest, max_ttl)
                 .map_err(ErrorReply::from)?;
             let command = RegistryCommand::RegisterSigned {
                 resolved: super::host_resolver::resolve_host(&record.address).await,
@@ -156,7 +157,7 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         Request::Forward { commands } => {
             // The leader's own disk decides: a follower's check does not cover it.
             m.check_storage()?;
-            match write_local(&m.raft, commands).await {
+            match write_local(&m.raft, m.clock.write_time(), commands).await {
                 Ok((outcomes, index)) => Ok(Response::Outcomes {
                     outcomes,
                     log_index: Some(index),
@@ -178,6 +179,10 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         admin @ (Request::AddLearner { .. }
         | Request::Promote { .. }
         | Request::RemoveMember { .. }) => membership(m, admin).await,
+        Request::ClockProbe => Ok(Response::ClockReading {
+            unix_ms: crate::unix_ms(),
+        }),
+        Request::Elect { member_id } => super::election::elect(m, member_id).await,
         Request::AuthHello { .. } | Request::AuthProof { .. } => Err(ErrorReply::new(
             ErrorCode::BadRequest,
             "authentication messages are handled by the connection",
@@ -254,7 +259,8 @@ pub async fn sample_pool(
     limit: usize,
     excluded: ExcludeSet,
 ) -> Result<Vec<PeerEntry>, ErrorReply> {
-    let now = crate::unix_ms();
+    // Cluster time (the voters' median clock), as every other expiry decision uses.
+    let now = m.clock.now_or_own();
     let mut peers = m
         .registry
         .read(move |r| r.sample(pool, limit, &excluded, now, &mut rand::thread_rng()))

@@ -23,7 +23,8 @@ pub struct CtlArgs {
     /// Network id that records are signed for.
     #[arg(long, default_value = DEFAULT_NETWORK_ID, global = true)]
     pub network_id: String,
-    /// Cluster secret file (needed by `cluster add-learner|promote|remove` and `peers --all`).
+    /// Cluster secret file (needed by `cluster add-learner|promote|remove|elect` and
+    /// `peers --all`).
     /// Without it, the secret is read from the `PEERCHAIN_CLUSTER_SECRET` environment
     /// variable; it is never taken on the command line, where `ps` would show it.
     #[arg(long, global = true)]
@@ -91,6 +92,8 @@ pub enum ClusterAction {
     Promote { id: u64 },
     /// Remove member ID (voter or learner).
     Remove { id: u64 },
+    /// Make voter ID stand for election; waits until it leads (up to 10 s).
+    Elect { id: u64 },
 }
 
 /// Where ctl keeps its signing key when `--key` is not given: the user's data directory

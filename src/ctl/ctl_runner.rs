@@ -157,6 +157,15 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
                     &format!("member {id} removed"),
                 )
             }
+            ClusterAction::Elect { id } => {
+                client.admin(Request::Elect { member_id: id }).await?;
+                print(
+                    out,
+                    args.json,
+                    &serde_json::json!({"leader": id}),
+                    &format!("member {id} now leads"),
+                )
+            }
         },
     }
 }
@@ -340,7 +349,19 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
         info.peer_count,
         info.member_id
     )?;
-    writeln!(out, "{:<4} {:<24} {:<8}", "ID", "ADDRESS", "ROLE")?;
+    if info.cluster_time_ms.is_none() {
+        writeln!(
+            out,
+            "cluster time unknown: member {} has fresh clock readings from fewer than a \
+             majority of the voters (expiry is held while it leads)",
+            info.member_id
+        )?;
+    }
+    writeln!(
+        out,
+        "{:<4} {:<24} {:<8} {:<7} {:>12} {:>12} {:>7}",
+        "ID", "ADDRESS", "ROLE", "LEADER", "OFFSET_S", "SKEW_S", "RTT_MS"
+    )?;
     for m in &info.members {
         let role = if m.voter { "voter" } else { "learner" };
         let lead = if Some(m.id) == info.leader_id {
@@ -348,7 +369,22 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
         } else {
             ""
         };
-        writeln!(out, "{:<4} {:<24} {:<8} {}", m.id, m.addr, role, lead)?;
+        writeln!(
+            out,
+            "{:<4} {:<24} {:<8} {:<7} {:>12} {:>12} {:>7}",
+            m.id,
+            m.addr,
+            role,
+            lead,
+            seconds(m.clock_offset_ms),
+            seconds(m.clock_skew_ms),
+            m.clock_rtt_ms.map_or("-".to_string(), |r| r.to_string())
+        )?;
     }
     Ok(())
+}
+
+/// Milliseconds as signed seconds with one decimal, `-` when unknown.
+fn seconds(ms: Option<i64>) -> String {
+    ms.map_or("-".to_string(), |ms| format!("{:+.1}", ms as f64 / 1000.0))
 }

@@ -59,13 +59,22 @@ impl PeerRecord {
         verify_signature(&self.node_id, &self.public_key, &self.signature, &msg)
     }
 
-    /// Checks that the record is still live at `now_ms` and expires no later than
-    /// `now_ms + max_ttl_ms`.
+    /// Checks that the record is still live at `earliest_ms` and expires no later than
+    /// `latest_ms + max_ttl_ms`: the true time is known only to lie between the two (see
+    /// `bootstrap::ClusterClock::validity_window`), and only a record wrong at every time in
+    /// between is refused.
     ///
     /// # Errors
     /// [`RecordError::BadExpiry`].
-    pub fn check_expiry(&self, now_ms: u64, max_ttl_ms: u64) -> Result<(), RecordError> {
-        if self.expires_at_ms <= now_ms || self.expires_at_ms > now_ms.saturating_add(max_ttl_ms) {
+    pub fn check_expiry(
+        &self,
+        earliest_ms: u64,
+        latest_ms: u64,
+        max_ttl_ms: u64,
+    ) -> Result<(), RecordError> {
+        if self.expires_at_ms <= earliest_ms
+            || self.expires_at_ms > latest_ms.saturating_add(max_ttl_ms)
+        {
             return Err(RecordError::BadExpiry { max_ttl_ms });
         }
         Ok(())
@@ -124,8 +133,12 @@ mod tests {
     #[test]
     fn expiry_window() {
         let rec = NodeIdentity::generate().sign_record("n", "h:1", 1, 10_000);
-        assert!(rec.check_expiry(5_000, 60_000).is_ok());
-        assert!(rec.check_expiry(10_000, 60_000).is_err());
-        assert!(rec.check_expiry(0, 5_000).is_err());
+        assert!(rec.check_expiry(5_000, 5_000, 60_000).is_ok());
+        assert!(rec.check_expiry(10_000, 10_000, 60_000).is_err());
+        assert!(rec.check_expiry(0, 0, 5_000).is_err());
+        // An uncertain time refuses only what is wrong at both ends of the window.
+        assert!(rec.check_expiry(0, 6_000, 5_000).is_ok());
+        assert!(rec.check_expiry(10_000, 20_000, 60_000).is_err());
+        assert!(rec.check_expiry(0, 4_000, 5_000).is_err());
     }
 }

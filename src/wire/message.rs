@@ -75,6 +75,11 @@ pub enum Request {
     Promote { member_id: u64 },
     /// Admin (authenticated): remove a member (voter or learner). Replies `Done`.
     RemoveMember { member_id: u64 },
+    /// Member only: this member's wall clock, for cluster time. Replies `ClockReading`.
+    ClockProbe,
+    /// Admin (authenticated): make voter `member_id` stand for election; any member passes it
+    /// on to that member. Replies `Done` once it leads.
+    Elect { member_id: u64 },
 }
 
 impl Request {
@@ -90,6 +95,8 @@ impl Request {
                 | Self::AddLearner { .. }
                 | Self::Promote { .. }
                 | Self::RemoveMember { .. }
+                | Self::ClockProbe
+                | Self::Elect { .. }
         )
     }
 }
@@ -127,6 +134,10 @@ pub enum Response {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Done,
     Error(ErrorReply),
+    /// The answering member's wall clock in Unix ms, read when it answered.
+    ClockReading {
+        unix_ms: u64,
+    },
 }
 
 /// A page of the full listing.
@@ -162,6 +173,17 @@ pub struct MemberInfo {
     pub id: u64,
     pub addr: String,
     pub voter: bool,
+    /// This member's clock minus the answering member's clock, from the answering member's
+    /// latest fresh reading (0 for itself; `None` without a fresh reading).
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
+    /// This member's clock minus cluster time (the median of the voters' clocks), as the
+    /// answering member measures it; `None` without a reading or without cluster time.
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
+    /// Round trip of the reading behind `clock_offset_ms` (half of it bounds its error).
+    #[serde(default)]
+    pub clock_rtt_ms: Option<u64>,
 }
 
 /// The cluster as seen by the member answering.
@@ -177,4 +199,8 @@ pub struct ClusterInfo {
     pub members: Vec<MemberInfo>,
     pub last_applied_index: Option<u64>,
     pub peer_count: u64,
+    /// Cluster time (Unix ms) at the answering member when it answered; `None` while it has
+    /// fresh clock readings from fewer than a majority of the voters.
+    #[serde(default)]
+    pub cluster_time_ms: Option<u64>,
 }

@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod chaos_report;
 pub mod chapter_client;
+pub mod clock;
 pub mod docker_faults;
 pub mod faults;
 pub mod history;
@@ -34,16 +35,42 @@ pub fn binary() -> PathBuf {
 pub fn free_port() -> u16 {
     // The kernel may hand out a just-released port again; a port given to one caller of this
     // process (a member, a node, a container's published port) is never given to another.
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let port = StdListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("no free port");
-        if !given.contains(&port) {
-            given.push(port);
+        if reserve_port(port) {
             return port;
+        }
+    }
+}
+
+/// Marks `port` as handed out; false if it already was.
+fn reserve_port(port: u16) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
+}
+
+/// The first of `n` consecutive loopback ports that were all free just now (the devnet
+/// numbers its processes' ports from one base), none of them handed out before.
+pub fn free_port_range(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base > u16::MAX - n {
+            continue;
+        }
+        let held: Vec<StdListener> = (1..n)
+            .filter_map(|i| StdListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        // Reserved, so that free_port never hands them to another caller of this process.
+        if held.len() == usize::from(n - 1) && (1..n).all(|i| reserve_port(base + i)) {
+            return base;
         }
     }
 }
@@ -58,6 +85,9 @@ pub struct MemberProc {
     /// Size (as `mount -o size=`, e.g. `"8m"`) of a private tmpfs mounted over `data_dir`
     /// for this process only (see [`Cluster::spawn`]); `None` runs on the test's disk.
     pub tmpfs: Option<String>,
+    /// A command the member runs under, e.g. `["faketime", "-f", "+1h"]` for a clock an hour
+    /// ahead (the binary and its arguments are appended); empty runs the binary directly.
+    pub wrapper: Vec<String>,
 }
 
 /// Exit code of the tmpfs wrapper when `mount` fails (so a test can tell it from a crash).
@@ -124,6 +154,7 @@ impl Cluster {
                 child: None,
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
                 tmpfs: None,
+                wrapper: Vec::new(),
             })
             .collect();
         let initial = members
@@ -183,9 +214,15 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(log_dir.join(format!("m{id}.log")))?;
-        let mut cmd = match &m.tmpfs {
-            None => Command::new(binary()),
-            Some(size) => {
+        let mut cmd = match (&m.tmpfs, m.wrapper.split_first()) {
+            (None, None) => Command::new(binary()),
+            (None, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            (Some(_), Some(_)) => bail!("member {id}: a wrapper and a tmpfs do not combine"),
+            (Some(size), None) => {
                 // A private mount namespace (as an unprivileged user namespace's root) with a
                 // tmpfs of `size` over the data dir; `exec` keeps the member's pid the child's.
                 std::fs::create_dir_all(&m.data_dir)?;
@@ -222,6 +259,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops member `id` cleanly and starts it again under `wrapper` (see
+    /// [`MemberProc::wrapper`]; empty for none), with its data and flags kept.
+    pub fn restart_wrapped(&mut self, id: u64, wrapper: &[&str]) -> Result<()> {
+        if self.is_running(id) {
+            self.terminate(id)?;
+        }
+        self.member_mut(id).wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self.spawn(id, false)
+    }
+
     /// Adds a new member process (not yet part of the membership) and starts it with --join.
     pub fn spawn_joining(&mut self, id: u64) -> Result<String> {
         let addr = format!("127.0.0.1:{}", free_port());
@@ -236,6 +283,7 @@ impl Cluster {
                 .map(|m| m.extra_args.clone())
                 .unwrap_or_default(),
             tmpfs: None,
+            wrapper: Vec::new(),
         });
         self.spawn(id, true)?;
         Ok(addr)
