@@ -50,3 +50,4 @@ for port in "${PEERCHAIN_NODE_PORT_1:-7000}" "${PEERCHAIN_NODE_PORT_2:-7001}" \
 done
 compose -p "${PEERCHAIN_PROJECT:-peerchain}" "${files[@]}" ps
 echo "== up: try  deploy/.build/peerchain ctl status --node 127.0.0.1:${PEERCHAIN_NODE_PORT_1:-7000}"
+echo "== status pages: http://127.0.0.1:${PEERCHAIN_HTTP_PORT_1-8081}/ (member 1), http://127.0.0.1:${PEERCHAIN_NODE_HTTP_PORT_1-8091}/ (node 1); metrics at /metrics"

@@ -16,6 +16,8 @@
 //! - [`devnet`] — a whole local network on loopback (`peerchain devnet`).
 //! - [`bench`] — `peerchain bench`, the load generator behind `scripts/bench`.
 //! - [`health`] — `peerchain health`, the bounded probe behind container healthchecks.
+//! - [`metrics`] — Prometheus metrics of members and nodes (prometheus-client).
+//! - [`http`] — the HTTP side port: `/metrics`, `/health`, `/ready`, status pages (axum).
 //! - [`config_file`] — reading a `--config` TOML file.
 
 pub mod bench;
@@ -26,6 +28,8 @@ pub mod config_file;
 pub mod ctl;
 pub mod devnet;
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod record;

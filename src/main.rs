@@ -44,8 +44,9 @@ enum Command {
     /// A local network on loopback: 3 bootstrap members (port 4000 onwards), 4 nodes (port
     /// 7000 onwards, node 1 mining) and a live status table; Ctrl-C stops everything.
     Devnet(DevnetArgs),
-    /// Exit 0 if the target is healthy (a bootstrap member that knows a leader), non-zero
-    /// with the reason otherwise; for container healthchecks.
+    /// Exit 0 if the target is healthy (an HTTP side port's /ready answers 200, or a
+    /// bootstrap member that knows a live leader), non-zero with the reason otherwise; for
+    /// container healthchecks.
     Health(HealthArgs),
     /// Load a cluster (or one it starts) with pipelined signed registrations, the chapter's
     /// REGISTER and GetPeers samples, and print the figures.
@@ -119,7 +120,8 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        node::run(config, listener, shutdown_signal()).await?;
+        let http = bind_http(config.http.as_deref()).await?;
+        node::run_with_http(config, listener, http, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -138,8 +140,21 @@ async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    bootstrap::run(config, secret, listener, shutdown_signal()).await?;
+    let http = bind_http(config.http.as_deref()).await?;
+    bootstrap::run_with_http(config, secret, listener, http, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Binds the HTTP side port, if one is configured.
+async fn bind_http(addr: Option<&str>) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match addr {
+        None => Ok(None),
+        Some(a) => Ok(Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the HTTP port {a}"))?,
+        )),
+    }
 }
 
 async fn run_devnet(args: DevnetArgs) -> anyhow::Result<()> {

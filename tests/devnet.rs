@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use support::{binary, free_port_range, signal};
+use support::{binary, free_range, signal};
 
 /// Node rows of one printed table: (name, height, peers, sync).
 fn node_rows(table: &[String]) -> Vec<(String, u64, usize, String)> {
@@ -70,14 +70,15 @@ fn table_where(
 fn devnet_runs_three_bootstraps_and_four_nodes_then_stops_cleanly() -> Result<()> {
     let dir = tempfile::tempdir()?;
     // Three consecutive ports for the members, four for the nodes.
-    let base = free_port_range(3);
-    let node_base = free_port_range(4);
+    let base = free_range(3);
+    let node_base = free_range(4);
     let mut child = Command::new(binary())
         .args(["devnet", "--data-dir"])
         .arg(dir.path().join("devnet"))
         .args(["--base-port", &base.to_string()])
         .args(["--node-base-port", &node_base.to_string()])
         .args(["--difficulty", "10", "--block-interval", "0.3"])
+        .args(["--http-base-port", &free_range(16).to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;

@@ -50,6 +50,10 @@ pub struct BootstrapArgs {
     /// Dial-backs the leader starts per second, at most (default 20).
     #[arg(long)]
     pub dial_back_rate: Option<u32>,
+    /// Serve metrics, health, readiness and a status page over HTTP on this address (off
+    /// unless given; bind it to 127.0.0.1 or a monitoring network).
+    #[arg(long)]
+    pub http: Option<String>,
 }
 
 impl BootstrapArgs {
@@ -104,6 +108,9 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.dial_back_rate {
             c.dial_back_rate = v;
+        }
+        if self.http.is_some() {
+            c.http = self.http;
         }
         c.validate().map_err(BootstrapError::Config)?;
         Ok(c)

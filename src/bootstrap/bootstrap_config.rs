@@ -80,6 +80,10 @@ pub struct BootstrapConfig {
     pub dial_back: bool,
     /// Dial-backs the leader starts per second, at most.
     pub dial_back_rate: u32,
+    /// Address of the HTTP side port (`/metrics`, `/health`, `/ready`, the status page); off
+    /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
+    /// bind it to loopback or a monitoring network (see docs/security-http.md).
+    pub http: Option<String>,
 }
 
 impl Default for BootstrapConfig {
@@ -102,6 +106,7 @@ impl Default for BootstrapConfig {
             min_free_disk: DEFAULT_MIN_FREE_DISK,
             dial_back: true,
             dial_back_rate: DEFAULT_DIAL_BACK_RATE,
+            http: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::{legacy_protocol, Member, RequestHandler};
+use crate::metrics::FrameRefusal;
 use crate::wire::{DecodeError, Envelope, ErrorCode, ErrorReply, FrameCodec, Request, Response};
 
 /// How long a new connection may stay silent before it is closed.
@@ -100,6 +101,10 @@ impl Connection {
                 Ok(None) => break,
                 Ok(Some(Ok(env))) => env,
                 Ok(Some(Err(e))) => {
+                    member.metrics.refused(match e {
+                        DecodeError::FrameTooLarge { .. } => FrameRefusal::TooLarge,
+                        _ => FrameRefusal::Malformed,
+                    });
                     reply_and_close(&tx, 0, decode_reply(&e)).await;
                     tracing::debug!(%peer, error = %e, "bad frame");
                     break;
@@ -108,6 +113,9 @@ impl Connection {
             let Envelope { id, body } = env;
             if let Some(resp) = handler.handle_auth(&body) {
                 let failed = matches!(resp, Response::Error(_));
+                if failed {
+                    member.metrics.refused(FrameRefusal::AuthFailed);
+                }
                 if tx.send(Envelope { id, body: resp }).await.is_err() || failed {
                     break;
                 }
@@ -115,6 +123,7 @@ impl Connection {
             }
             if body.needs_member_auth() && !handler.is_authenticated() {
                 tracing::warn!(%peer, "member-only request on an unauthenticated connection");
+                member.metrics.refused(FrameRefusal::Unauthenticated);
                 let e = ErrorReply::new(
                     ErrorCode::Unauthenticated,
                     "this request needs the cluster secret",

@@ -68,7 +68,7 @@ pub async fn serve(
             _ = cancel.cancelled() => return,
             r = tokio::time::timeout(LINE_TIMEOUT, reader.read_until(b'\n', &mut line)) => r,
         };
-        let (reply, keep_open) = match read {
+        let reply = match read {
             Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return,
             Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
                 "Invalid request: line too long or truncated".to_string(),
@@ -79,6 +79,12 @@ pub async fn serve(
                 Ok(req) => answer(&member, peer, req).await,
             },
         };
+        if !reply.1 {
+            member
+                .metrics
+                .refused(crate::metrics::FrameRefusal::Malformed);
+        }
+        let (reply, keep_open) = reply;
         let mut out = reply.into_bytes();
         out.push(b'\n');
         let written =

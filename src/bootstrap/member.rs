@@ -6,7 +6,8 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, ClusterClock, LeaderLink, Proposer};
+use super::{BootstrapConfig, ClusterClock, LeaderLink, MemberHealth, Proposer};
+use crate::metrics::MemberMetrics;
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
 use crate::wire::{ClusterInfo, ErrorCode, ErrorReply, MemberInfo, WIRE_VERSION};
@@ -21,6 +22,8 @@ pub struct Member {
     pub leader_link: Arc<LeaderLink>,
     /// Cluster time: what decides expiry and validity instead of this machine's clock.
     pub clock: Arc<ClusterClock>,
+    /// Counters and histograms served on the HTTP side port's `/metrics`.
+    pub metrics: MemberMetrics,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).
@@ -97,6 +100,7 @@ impl Member {
         self.add_clock_readings(&mut members);
         let leader_addr =
             leader_id.and_then(|id| members.iter().find(|m| m.id == id).map(|m| m.addr.clone()));
+        let health = MemberHealth::capture(self).await;
         let peer_count = self
             .registry
             .read(|r| r.count())
@@ -113,6 +117,9 @@ impl Member {
             last_applied_index,
             peer_count,
             cluster_time_ms: self.clock.now(),
+            millis_since_quorum_ack: health.millis_since_quorum_ack,
+            ready: Some(health.ready),
+            not_ready_reasons: health.reasons,
         })
     }
 

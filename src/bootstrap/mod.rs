@@ -16,6 +16,8 @@
 //! - [`bootstrap_args`] — [`BootstrapArgs`], the command line over the TOML file.
 //! - [`bootstrap_config`] — [`BootstrapConfig`].
 //! - [`member`] — [`Member`], the shared state of a running member.
+//! - [`member_health`] — [`MemberHealth`]: readiness, judged once for `/ready`,
+//!   `ClusterInfo` and the metrics.
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
 //! - [`request_handler`] — answers framed requests.
 //! - [`legacy_protocol`] — the seed chapter's JSON lines.
@@ -45,6 +47,7 @@ pub mod key_probe;
 pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
+pub mod member_health;
 pub mod proposer;
 pub mod raft_events;
 pub mod request_handler;
@@ -63,6 +66,7 @@ pub use dial_back::DialBack;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
 pub use member::Member;
+pub use member_health::MemberHealth;
 pub use proposer::Proposer;
 pub use request_handler::RequestHandler;
 
@@ -72,6 +76,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::{FrameRefusal, MemberMetrics};
 use crate::raft::{
     raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore,
 };
@@ -92,17 +97,37 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BootstrapError> {
+    run_with_http(config, secret, listener, None, shutdown).await
+}
+
+/// [`run`], also serving the HTTP side port (metrics, health, status page) on `http`.
+///
+/// # Errors
+/// Configuration, storage and Raft start-up errors.
+pub async fn run_with_http(
+    config: BootstrapConfig,
+    secret: ClusterSecret,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BootstrapError> {
     config.validate().map_err(BootstrapError::Config)?;
+    let metrics = MemberMetrics::new();
     let storage_err = |e: &dyn std::fmt::Display| BootstrapError::Storage {
         dir: config.data_dir.display().to_string(),
         reason: e.to_string(),
     };
     // Opening may repair a large file after a crash: keep it off the async workers.
     let data_dir = config.data_dir.clone();
+    let storage_metrics = metrics.storage.clone();
     let (log, sm) = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-        let log = LogStore::open(&data_dir.join("raft-log.redb")).map_err(|e| e.to_string())?;
-        let sm = StateMachineStore::open(&data_dir).map_err(|e| e.to_string())?;
+        let log = LogStore::open(&data_dir.join("raft-log.redb"))
+            .map_err(|e| e.to_string())?
+            .with_metrics(storage_metrics.clone());
+        let sm = StateMachineStore::open(&data_dir)
+            .map_err(|e| e.to_string())?
+            .with_metrics(storage_metrics);
         Ok::<_, String>((log, sm))
     })
     .await
@@ -131,6 +156,7 @@ pub async fn run(
         raft.clone(),
         leader_link.clone(),
         clock.clone(),
+        metrics.clone(),
         &tracker,
         cancel.clone(),
     );
@@ -142,12 +168,19 @@ pub async fn run(
         proposer,
         leader_link,
         clock,
+        metrics,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
     if member.config.dial_back {
         tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
     }
     tracker.spawn(ClockSampler::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(crate::http::member_watch(member.clone(), cancel.clone()));
+    if let Some(http) = http {
+        tracing::info!(addr = ?http.local_addr().ok(), "HTTP side port (metrics, health, status page)");
+        let router = crate::http::member_router(member.clone());
+        tracker.spawn(crate::http::serve(http, router, cancel.clone()));
+    }
     tracker.spawn(member::report_raft_failure(raft.clone(), cancel.clone()));
     tracker.spawn(raft_events::log_raft_events(raft.clone(), cancel.clone()));
     tracing::info!(
@@ -217,13 +250,15 @@ async fn accept_loop(
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection limit reached; refusing");
+            member.metrics.refused(FrameRefusal::ConnectionLimit);
             drop(stream);
             continue;
         };
+        let open = member.metrics.connection_opened();
         let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
         tracker.spawn(async move {
             conn.run().await;
-            drop(permit);
+            drop((permit, open));
         });
     }
 }

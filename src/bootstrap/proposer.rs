@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{ClusterClock, LeaderLink};
+use crate::metrics::MemberMetrics;
 use crate::raft::{MemberId, RegistryRaft};
 use crate::registry::{CommandOutcome, RegistryBatch, RegistryCommand};
 use crate::wire::{ErrorCode, ErrorReply, Request, Response};
@@ -35,6 +36,7 @@ struct Pending {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Pending>,
+    metrics: MemberMetrics,
 }
 
 impl Proposer {
@@ -43,13 +45,19 @@ impl Proposer {
         raft: RegistryRaft,
         link: Arc<LeaderLink>,
         clock: Arc<ClusterClock>,
+        metrics: MemberMetrics,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let links = Links { raft, link, clock };
+        let links = Links {
+            raft,
+            link,
+            clock,
+            metrics: metrics.clone(),
+        };
         tracker.spawn(run(links, rx, tracker.clone(), cancel));
-        Self { tx }
+        Self { tx, metrics }
     }
 
     /// Proposes one command and waits until it is committed and applied (or refused).
@@ -58,10 +66,14 @@ impl Proposer {
     /// An [`ErrorReply`]: transient ones (`no_leader`, `unavailable`) may be retried.
     pub async fn propose(&self, command: RegistryCommand) -> Result<CommandOutcome, ErrorReply> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending { command, reply })
-            .await
-            .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?;
+        self.metrics.proposal_queued();
+        if self.tx.send(Pending { command, reply }).await.is_err() {
+            self.metrics.proposal_unqueued();
+            return Err(ErrorReply::new(
+                ErrorCode::Unavailable,
+                "member is shutting down",
+            ));
+        }
         rx.await
             .map_err(|_| ErrorReply::new(ErrorCode::Unavailable, "member is shutting down"))?
     }
@@ -73,6 +85,7 @@ struct Links {
     raft: RegistryRaft,
     link: Arc<LeaderLink>,
     clock: Arc<ClusterClock>,
+    metrics: MemberMetrics,
 }
 
 async fn run(
@@ -110,6 +123,7 @@ async fn run(
                     format!("write not committed within {WRITE_TIMEOUT:?} (no quorum?)"),
                 )),
             };
+            links.metrics.proposal_done(n, result.is_ok());
             match result {
                 Ok(outcomes) if outcomes.len() == n => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -139,7 +153,9 @@ async fn submit(
     links: &Links,
     commands: Vec<RegistryCommand>,
 ) -> Result<Vec<CommandOutcome>, ErrorReply> {
-    let Links { raft, link, clock } = links;
+    let Links {
+        raft, link, clock, ..
+    } = links;
     match write_local(raft, clock.write_time(), commands.clone()).await {
         Err(WriteError::NotLeader(Some((_, addr)))) => {
             match link

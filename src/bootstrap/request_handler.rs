@@ -130,7 +130,12 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             limit,
             exclude,
             linearizable,
-        } => get_peers(m, limit, exclude, linearizable).await,
+        } => {
+            let started = std::time::Instant::now();
+            let reply = get_peers(m, limit, exclude, linearizable).await;
+            m.metrics.get_peers_served(started.elapsed());
+            reply
+        }
         Request::ListPeers { after, limit } => {
             let limit =
                 clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.listed_entries_per_reply());

@@ -357,6 +357,7 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
             info.member_id
         )?;
     }
+    print_readiness(out, info)?;
     writeln!(
         out,
         "{:<4} {:<24} {:<8} {:<7} {:>12} {:>12} {:>7}",
@@ -387,4 +388,29 @@ fn print_cluster(out: &mut dyn Write, json: bool, info: &ClusterInfo) -> Result<
 /// Milliseconds as signed seconds with one decimal, `-` when unknown.
 fn seconds(ms: Option<i64>) -> String {
     ms.map_or("-".to_string(), |ms| format!("{:+.1}", ms as f64 / 1000.0))
+}
+
+/// Whether the answering member is ready, and for a leader how long ago a quorum last
+/// acknowledged it: a leader cut off from its quorum still calls itself leader in openraft,
+/// and this line is where an operator sees that it no longer is one.
+fn print_readiness(out: &mut dyn Write, info: &ClusterInfo) -> Result<(), CtlError> {
+    if let Some(ms) = info.millis_since_quorum_ack {
+        writeln!(
+            out,
+            "member {} leads; a quorum last acknowledged it {:.1} s ago",
+            info.member_id,
+            ms as f64 / 1000.0
+        )?;
+    }
+    match info.ready {
+        Some(true) => writeln!(out, "member {} is ready", info.member_id)?,
+        Some(false) => writeln!(
+            out,
+            "member {} is NOT ready: {}",
+            info.member_id,
+            info.not_ready_reasons.join("; ")
+        )?,
+        None => {}
+    }
+    Ok(())
 }

@@ -34,6 +34,10 @@ pub struct DevnetArgs {
     /// (`2`, `bootstrap-2`) or a node (`node-3`), and exit.
     #[arg(long, value_name = "N")]
     pub restart: Option<String>,
+    /// Port of the overview page (open http://127.0.0.1:PORT/); members' HTTP side ports
+    /// follow it (PORT+1..), nodes' start at PORT+11.
+    #[arg(long, default_value_t = 8080)]
+    pub http_base_port: u16,
 }
 
 impl DevnetArgs {
@@ -48,6 +52,7 @@ impl DevnetArgs {
             node_base_port: self.node_base_port,
             difficulty: self.difficulty,
             block_interval_secs: self.block_interval,
+            http_base_port: self.http_base_port,
             ..DevnetConfig::default()
         }
     }

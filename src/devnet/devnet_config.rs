@@ -25,7 +25,16 @@ pub struct DevnetConfig {
     pub difficulty: u32,
     /// Seconds the miner pauses after each block.
     pub block_interval_secs: f64,
+    /// The overview page's port; member `id` serves its HTTP side port on
+    /// `http_base_port + id`, node `i` on `http_base_port + HTTP_NODE_OFFSET + i`.
+    pub http_base_port: u16,
 }
+
+/// Node `i`'s HTTP port is `http_base_port + HTTP_NODE_OFFSET + i`: past the 7 members at
+/// most, with a gap so the numbers read apart (8080 overview, 8081.. members, 8091.. nodes).
+pub const HTTP_NODE_OFFSET: u64 = 10;
+/// Default port of the devnet's overview page.
+pub const DEFAULT_HTTP_BASE_PORT: u16 = 8080;
 
 impl Default for DevnetConfig {
     fn default() -> Self {
@@ -39,6 +48,7 @@ impl Default for DevnetConfig {
             node_base_port: crate::node::node_config::DEFAULT_NODE_PORT,
             difficulty: 16,
             block_interval_secs: 2.0,
+            http_base_port: DEFAULT_HTTP_BASE_PORT,
         }
     }
 }
@@ -65,6 +75,14 @@ impl DevnetConfig {
         let n = u32::from(self.node_base_port)..u32::from(self.node_base_port) + self.nodes as u32;
         if b.start < n.end && n.start < b.end {
             return Err("bootstrap and node ports overlap".into());
+        }
+        let h_end = u64::from(self.http_base_port) + HTTP_NODE_OFFSET + self.nodes + 1;
+        if h_end > 65_535 {
+            return Err("HTTP base port too high".into());
+        }
+        let h = u32::from(self.http_base_port)..h_end as u32;
+        if (h.start < b.end && b.start < h.end) || (h.start < n.end && n.start < h.end) {
+            return Err("HTTP ports overlap the bootstrap or node ports".into());
         }
         Ok(())
     }
@@ -102,6 +120,24 @@ impl DevnetConfig {
             .map(|k| addrs[(k + (i as usize - 1)) % n].1.clone())
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Address of the overview page.
+    pub fn overview_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.http_base_port)
+    }
+
+    /// `--http` address of member `id`.
+    pub fn member_http(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", u64::from(self.http_base_port) + id)
+    }
+
+    /// `--http` address of node `i`.
+    pub fn node_http(&self, i: u64) -> String {
+        format!(
+            "127.0.0.1:{}",
+            u64::from(self.http_base_port) + HTTP_NODE_OFFSET + i
+        )
     }
 
     /// The `--initial-cluster` value.

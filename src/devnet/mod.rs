@@ -6,10 +6,14 @@
 //! - [`devnet_control`] — the control socket behind `peerchain devnet --restart N`.
 //! - [`process_group`] — the child processes, started and stopped together.
 //! - [`status_table`] — the live table printed every second.
+//! - [`network_overview`] — [`NetworkOverview`]: the whole network on one web page.
+//! - [`network_snapshot`] — [`network_snapshot::NetworkSnapshot`]: one poll of every process.
 
 pub mod devnet_args;
 pub mod devnet_config;
 pub mod devnet_control;
+pub mod network_overview;
+pub mod network_snapshot;
 pub mod process_group;
 pub mod status_table;
 
@@ -23,6 +27,7 @@ use tokio::sync::mpsc;
 pub use devnet_args::DevnetArgs;
 pub use devnet_config::DevnetConfig;
 pub use devnet_control::{request_restart, DevnetControl, RestartRequest};
+pub use network_overview::NetworkOverview;
 pub use process_group::{rss_kib, ProcessGroup};
 pub use status_table::StatusTable;
 
@@ -78,6 +83,8 @@ pub async fn run(
             secret_file.display().to_string(),
             "--network-id".into(),
             config.network_id.clone(),
+            "--http".into(),
+            config.member_http(id),
         ];
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
     }
@@ -98,6 +105,8 @@ pub async fn run(
             "--no-diversity".into(),
             "--refresh-interval".into(),
             "10".into(),
+            "--http".into(),
+            config.node_http(i),
         ];
         if i == 1 {
             args.extend([
@@ -108,6 +117,7 @@ pub async fn run(
         }
         group.spawn(&format!("node-{i}"), &config.binary, &args)?;
     }
+    let overview = NetworkOverview::start(&config).await?;
     let mut table = StatusTable::new(
         config.bootstrap_addrs(),
         config.node_addrs(),
@@ -125,6 +135,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             _ = tick.tick() => {
                 table.print(&mut group).await;
+                println!("overview page: {}", overview.url());
             }
             Some(req) = requests.recv() => {
                 let answer = match group.restart(&req.name, RESTART_GRACE).await {
@@ -140,6 +151,7 @@ pub async fn run(
     if let Some(t) = keys_task {
         t.abort();
     }
+    overview.stop();
     println!("stopping devnet ...");
     group.stop_all("node-", STOP_GRACE).await;
     println!("devnet stopped; data kept in {}", config.data_dir.display());

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::HealthArgs;
 use crate::client::{ClientError, FrameConnection, NodeStatusQuery};
+use crate::http::HttpProbe;
 use crate::wire::{Request, Response};
 
 /// The shortest and longest probe time accepted from the command line.
@@ -19,10 +20,22 @@ pub enum HealthError {
     Unreachable(ClientError),
     #[error("unhealthy: member {member_id} knows no leader (term {term}); the cluster may have lost its quorum")]
     NoLeader { member_id: u64, term: u64 },
+    #[error("unhealthy: member {member_id} is not ready: {reasons}")]
+    MemberNotReady { member_id: u64, reasons: String },
     #[error("unhealthy: {addr} sent an unexpected reply: {reply}")]
     Unexpected { addr: String, reply: String },
-    #[error("nothing to check: pass --bootstrap ADDR and/or --node ADDR")]
+    #[error("nothing to check: pass --http ADDR, --bootstrap ADDR and/or --node ADDR")]
     NothingToCheck,
+    /// Not a `#[source]`: the message already says it all, once.
+    #[error("unhealthy: {0}")]
+    HttpUnreachable(crate::http::ProbeError),
+    #[error("unhealthy: {addr}{path} answered {status}: {reasons}")]
+    NotReady {
+        addr: String,
+        path: &'static str,
+        status: u16,
+        reasons: String,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -69,6 +82,13 @@ pub async fn check_bootstrap(
             reply: format!("{reply:?}"),
         });
     };
+    if info.ready == Some(false) && info.leader_id.is_some() {
+        // A leader cut off from its quorum still names itself: the member's own verdict wins.
+        return Err(HealthError::MemberNotReady {
+            member_id: info.member_id,
+            reasons: info.not_ready_reasons.join("; "),
+        });
+    }
     match info.leader_id {
         Some(leader_id) => Ok(BootstrapHealth {
             member_id: info.member_id,
@@ -92,8 +112,12 @@ pub async fn run(args: HealthArgs, out: &mut dyn Write) -> Result<(), HealthErro
         args.timeout
             .clamp(MIN_TIMEOUT.as_secs_f64(), MAX_TIMEOUT.as_secs_f64()),
     );
-    if args.bootstrap.is_none() && args.node.is_none() {
+    if args.bootstrap.is_none() && args.node.is_none() && args.http.is_none() {
         return Err(HealthError::NothingToCheck);
+    }
+    if let Some(addr) = &args.http {
+        let line = check_http(addr, args.live, timeout).await?;
+        writeln!(out, "{line}")?;
     }
     if let Some(addr) = args.bootstrap {
         let h = check_bootstrap(&addr, timeout).await?;
@@ -120,4 +144,36 @@ pub async fn run(args: HealthArgs, out: &mut dyn Write) -> Result<(), HealthErro
         )?;
     }
     Ok(())
+}
+
+/// Probes an HTTP side port: `GET /ready` (or `/health` when `live`) must answer 200.
+/// Returns the line to print.
+///
+/// # Errors
+/// [`HealthError::HttpUnreachable`] or [`HealthError::NotReady`] with the reasons given.
+pub async fn check_http(addr: &str, live: bool, timeout: Duration) -> Result<String, HealthError> {
+    let path = if live { "/health" } else { "/ready" };
+    let reply = HttpProbe::get(addr, path, timeout)
+        .await
+        .map_err(HealthError::HttpUnreachable)?;
+    let json = reply.json();
+    if reply.status != 200 {
+        let reasons = json["reasons"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| reply.body.chars().take(200).collect());
+        return Err(HealthError::NotReady {
+            addr: addr.to_string(),
+            path,
+            status: reply.status,
+            reasons,
+        });
+    }
+    Ok(format!("healthy: {addr}{path} answered 200 {}", json))
 }

@@ -4,10 +4,11 @@
 //! Layout:
 //! - [`health_args`] — the command line ([`HealthArgs`]).
 //! - [`health_check`] — asks a bootstrap member for `ClusterInfo` and judges the answer
-//!   ([`check_bootstrap`], [`HealthError`]).
+//!   ([`check_bootstrap`], [`HealthError`]), or probes an HTTP side port's `/ready` or
+//!   `/health` ([`check_http`]).
 
 pub mod health_args;
 pub mod health_check;
 
 pub use health_args::HealthArgs;
-pub use health_check::{check_bootstrap, run, BootstrapHealth, HealthError};
+pub use health_check::{check_bootstrap, check_http, run, BootstrapHealth, HealthError};

@@ -39,6 +39,10 @@ pub struct BootstrapLink {
     seq: Option<u64>,
     /// The cluster's members as last reported, to tell the manager only of changes.
     members: Vec<String>,
+    /// Whether the last registration or renewal succeeded (the status's "registered").
+    registered: bool,
+    /// The member that answered last, to notice (and count) a failover.
+    last_member: Option<String>,
 }
 
 impl BootstrapLink {
@@ -65,6 +69,8 @@ impl BootstrapLink {
             manager,
             seq: None,
             members: saved_members,
+            registered: false,
+            last_member: None,
         }
     }
 
@@ -97,14 +103,25 @@ impl BootstrapLink {
                     _ = stop.changed() => break,
                 };
                 match result {
-                    Ok(()) => {
+                    Ok(cluster_ready) => {
                         next_refresh = Instant::now() + self.node.config.refresh_interval;
                         refresh_backoff = FIRST_BACKOFF;
+                        // A new member answers, or one that says the cluster lost its quorum:
+                        // renew now, so that "registered" speaks for the cluster this node
+                        // can reach, not the one it left.
+                        if self.note_member() || !cluster_ready {
+                            next_register = next_register.min(Instant::now());
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "fetching peers from the bootstrap cluster failed");
                         next_refresh = Instant::now() + refresh_backoff;
                         refresh_backoff = (refresh_backoff * 2).min(MAX_BACKOFF);
+                        // No member answers: name none, and find out now whether the
+                        // registration can still be renewed.
+                        self.last_member = None;
+                        self.report(self.registered);
+                        next_register = Instant::now();
                     }
                 }
             }
@@ -124,6 +141,7 @@ impl BootstrapLink {
                             retry_in = ?register_backoff,
                             "registering with the bootstrap cluster failed; working from the address book"
                         );
+                        self.last_member = None;
                         self.report(false);
                         next_register = Instant::now() + register_backoff;
                         register_backoff = (register_backoff * 2).min(MAX_BACKOFF);
@@ -146,12 +164,39 @@ impl BootstrapLink {
         self.deregister().await;
     }
 
-    fn report(&self, registered: bool) {
+    /// Tells the manager which member answers (none after a failure) and whether the last
+    /// renewal succeeded, so the status never names a dead member as "registered".
+    fn report(&mut self, registered: bool) {
+        self.registered = registered;
+        let member = if registered {
+            self.client.connected_to().map(String::from)
+        } else {
+            self.last_member.clone()
+        };
         self.manager.do_send(BootstrapState {
-            member: self.client.connected_to().map(String::from),
+            member,
             registered,
             members: None,
         });
+    }
+
+    /// Notes the member that just answered; true if it is another than before (a failover,
+    /// counted in `peerchain_node_bootstrap_failovers_total`).
+    fn note_member(&mut self) -> bool {
+        let now = self.client.connected_to().map(String::from);
+        if now == self.last_member {
+            return false;
+        }
+        if self.last_member.is_some() && now.is_some() {
+            self.node.metrics.bootstrap_failover();
+        }
+        self.last_member = now;
+        self.manager.do_send(BootstrapState {
+            member: self.last_member.clone(),
+            registered: self.registered,
+            members: None,
+        });
+        self.last_member.is_some()
     }
 
     async fn register(&mut self) -> Result<(), ClientError> {
@@ -179,19 +224,23 @@ impl BootstrapLink {
             );
         }
         self.seq = Some(seq);
+        self.note_member();
         self.report(true);
         Ok(())
     }
 
-    async fn refresh(&mut self) -> Result<(), ClientError> {
+    /// Fetches the members and a sample of peers. `Ok(false)` if the member answering says
+    /// it is not ready (e.g. its cluster lost its quorum).
+    async fn refresh(&mut self) -> Result<bool, ClientError> {
         let info = self.client.cluster_info().await?;
+        let ready = info.ready != Some(false);
         let members: Vec<String> = info.members.iter().map(|m| m.addr.clone()).collect();
         if members != self.members {
             tracing::info!(?members, "learned the bootstrap cluster's members");
             self.members = members.clone();
             self.manager.do_send(BootstrapState {
                 member: self.client.connected_to().map(String::from),
-                registered: self.seq.is_some(),
+                registered: self.registered,
                 members: Some(members),
             });
         }
@@ -206,7 +255,7 @@ impl BootstrapLink {
         self.manager.do_send(BootstrapPeers {
             addrs: peers.iter().map(|p| p.address().to_string()).collect(),
         });
-        Ok(())
+        Ok(ready)
     }
 
     async fn deregister(&mut self) {

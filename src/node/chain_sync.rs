@@ -293,6 +293,7 @@ impl ChainSync {
         match self.add_blocks(&blocks, Some(conn_id)) {
             Ok(_) => {}
             Err(ChainError::Invalid(e)) => {
+                self.node.metrics.block_rejected();
                 tracing::warn!(error = %e, "peer sent an invalid block during sync");
                 self.penalise(conn_id, 100, format!("invalid block in range: {e}"));
                 self.sync = None;
@@ -377,6 +378,7 @@ impl ChainSync {
                 }
             }
             Err(ChainError::Invalid(e)) => {
+                self.node.metrics.block_rejected();
                 tracing::warn!(height, error = %e, "invalid block announced; rejected");
                 self.penalise(
                     conn_id,
@@ -505,6 +507,7 @@ impl Handler<ServeBlocks> for ChainSync {
                         height: last.index,
                     });
                 }
+                self.node.metrics.blocks_served(blocks.len());
                 msg.addr.do_send(Deliver(PeerMessage::Blocks {
                     blocks,
                     tip: self.store.tip(),
@@ -528,6 +531,7 @@ impl Handler<BlocksArrived> for ChainSync {
     type Result = ();
 
     fn handle(&mut self, msg: BlocksArrived, _: &mut Context<Self>) {
+        self.node.metrics.blocks_received(msg.blocks.len());
         self.on_blocks(msg.conn_id, msg.blocks, msg.tip);
     }
 }
@@ -544,6 +548,7 @@ impl Handler<BlockAnnounced> for ChainSync {
     type Result = ();
 
     fn handle(&mut self, msg: BlockAnnounced, _: &mut Context<Self>) {
+        self.node.metrics.blocks_received(1);
         self.on_announced(msg.conn_id, msg.block);
     }
 }

@@ -70,6 +70,19 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    run_with_http(config, listener, None, shutdown).await
+}
+
+/// [`run`], also serving the HTTP side port (metrics, health, status page) on `http`.
+///
+/// # Errors
+/// Start-up failures: configuration, data directory, chain or address-book storage.
+pub async fn run_with_http(
+    config: NodeConfig,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
     config.validate().map_err(NodeError::Config)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Io {
         what: format!("creating {}", config.data_dir.display()),
@@ -130,6 +143,15 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let link = BootstrapLink::new(node.clone(), saved_members, manager.clone());
     let link_task = tokio::spawn(link.run(link_rx, stop_rx));
+    let http_cancel = tokio_util::sync::CancellationToken::new();
+    let http_task = http.map(|http| {
+        tracing::info!(addr = ?http.local_addr().ok(), "HTTP side port (metrics, health, status page)");
+        let router = crate::http::node_router(crate::http::NodeHttp {
+            manager: manager.clone(),
+            metrics: node.metrics.clone(),
+        });
+        tokio::spawn(crate::http::serve(http, router, http_cancel.clone()))
+    });
 
     tokio::pin!(shutdown);
     loop {
@@ -147,6 +169,10 @@ pub async fn run(
     }
     tracing::info!("node shutting down");
     drop(listener);
+    http_cancel.cancel();
+    if let Some(t) = http_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     let _ = manager.send(peer_manager::Shutdown).await;
     let _ = stop_tx.send(true);
     let _ = link_task.await;

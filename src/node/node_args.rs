@@ -56,6 +56,10 @@ pub struct NodeArgs {
     /// Seconds a registration lives (renewed after a third).
     #[arg(long)]
     pub record_ttl: Option<f64>,
+    /// Serve metrics, health, readiness and a status page over HTTP on this address (off
+    /// unless given).
+    #[arg(long)]
+    pub http: Option<String>,
 }
 
 impl NodeArgs {
@@ -107,6 +111,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.record_ttl {
             c.record_ttl = secs(v)?;
+        }
+        if self.http.is_some() {
+            c.http = self.http;
         }
         c.validate().map_err(NodeError::Config)?;
         Ok(c)

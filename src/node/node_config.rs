@@ -63,6 +63,9 @@ pub struct NodeConfig {
     pub ban_duration: Duration,
     /// Largest frame accepted from or sent to a peer, in bytes.
     pub max_frame_length: usize,
+    /// Address of the HTTP side port (`/metrics`, `/health`, `/ready`, the status page); off
+    /// when unset.
+    pub http: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -87,6 +90,7 @@ impl Default for NodeConfig {
             ban_threshold: 100,
             ban_duration: Duration::from_secs(600),
             max_frame_length: 2 * 1024 * 1024,
+            http: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`NodeContext`]: what every actor of a node needs to know about the node itself.
 
 use crate::chain::{genesis, BlockHash, ValidationRules};
+use crate::metrics::NodeMetrics;
 use crate::record::NodeIdentity;
 
 use super::NodeConfig;
@@ -12,6 +13,8 @@ pub struct NodeContext {
     /// The address other nodes dial (see [`NodeConfig::advertised`]).
     pub advertised: String,
     pub genesis: BlockHash,
+    /// Counters served on the HTTP side port's `/metrics`.
+    pub metrics: NodeMetrics,
 }
 
 impl NodeContext {
@@ -19,6 +22,7 @@ impl NodeContext {
         Self {
             advertised: config.advertised(),
             genesis: genesis(&config.network_id).hash,
+            metrics: NodeMetrics::new(),
             identity,
             config,
         }

@@ -437,6 +437,7 @@ impl Handler<Penalise> for PeerManager {
             };
             let listen = peer.listen_addr.clone();
             self.book.ban(listen.as_deref(), peer.node_id, until);
+            self.node.metrics.banned();
             if let Some(d) = dialed {
                 self.book.ban(Some(&d), None, until);
             }

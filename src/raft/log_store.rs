@@ -10,6 +10,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::metrics::StorageMetrics;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -32,6 +33,7 @@ type StorageResult<T> = Result<T, StorageError<MemberId>>;
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    metrics: StorageMetrics,
 }
 
 impl LogStore {
@@ -53,7 +55,15 @@ impl LogStore {
             .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
         txn.commit()
             .map_err(|e| StorageIOError::write_logs(any_err(e)))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            metrics: StorageMetrics::default(),
+        })
+    }
+
+    /// The same store, timing its appends and noting its commit index in `metrics`.
+    pub fn with_metrics(self, metrics: StorageMetrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Runs blocking redb work off the async runtime.
@@ -191,14 +201,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<MemberId>>) -> StorageResult<()> {
-        self.write_meta(KEY_COMMITTED, &committed).await
+        self.write_meta(KEY_COMMITTED, &committed).await?;
+        self.metrics.set_committed(committed.map(|c| c.index));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<MemberId>>> {
-        Ok(self
+        let committed = self
             .read_meta::<Option<LogId<MemberId>>>(KEY_COMMITTED)
             .await?
-            .flatten())
+            .flatten();
+        self.metrics.set_committed(committed.map(|c| c.index));
+        Ok(committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
@@ -214,6 +228,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     .map_err(|err| StorageIOError::write_log_entry(e.log_id, any_err(err)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let started = std::time::Instant::now();
         let result = self
             .blocking(move |db| {
                 let w = |e: redb::Error| StorageIOError::write_logs(any_err(e));
@@ -231,6 +246,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 txn.commit().map_err(|e| w(e.into()))
             })
             .await;
+        self.metrics.observe_fsync(started.elapsed());
         match &result {
             Ok(()) => callback.log_io_completed(Ok(())),
             Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),

@@ -20,7 +20,8 @@ use super::snapshot_builder::{open_snapshot, SnapshotBuilder};
 use super::snapshot_dir::{read_current, remove_leftovers, set_current, sync_dir, CurrentSnapshot};
 use super::snapshot_install::build_from_snapshot;
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
-use crate::registry::{RegistryDb, RegistryError, RegistryWriter};
+use crate::metrics::StorageMetrics;
+use crate::registry::{CommandOutcome, RegistryDb, RegistryError, RegistryWriter};
 
 /// `last_applied` and `last_membership`, written with the registry changes they cover.
 pub(super) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
@@ -37,6 +38,7 @@ pub struct StateMachineStore {
     db: RegistryDb,
     db_path: PathBuf,
     snapshot_dir: PathBuf,
+    metrics: StorageMetrics,
 }
 
 impl StateMachineStore {
@@ -67,6 +69,7 @@ impl StateMachineStore {
             db,
             db_path,
             snapshot_dir,
+            metrics: StorageMetrics::default(),
         })
     }
 
@@ -89,13 +92,31 @@ impl StateMachineStore {
     /// Applies `entries`. If that fails, the handle is reopened before the error goes to
     /// openraft (which stops this member's Raft): a failed redb write would otherwise fail
     /// every later read too.
+    /// The same store, timing its applies and counting expiries in `metrics`.
+    pub fn with_metrics(self, metrics: StorageMetrics) -> Self {
+        Self { metrics, ..self }
+    }
+
     fn apply_sync(
         &self,
         entries: Vec<Entry<TypeConfig>>,
     ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
         let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
         let db = self.db.current().map_err(w)?;
+        let started = std::time::Instant::now();
         let result = Self::apply_entries(&db, entries);
+        self.metrics.observe_apply(started.elapsed());
+        if let Ok(responses) = &result {
+            let expired: u64 = responses
+                .iter()
+                .flat_map(|r| &r.outcomes)
+                .map(|o| match o {
+                    CommandOutcome::Expired { removed, .. } => u64::from(*removed),
+                    _ => 0,
+                })
+                .sum();
+            self.metrics.expired.inc_by(expired);
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, "applying to the registry failed");
             if let Err(e) = self.db.reopen(db) {

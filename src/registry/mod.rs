@@ -18,6 +18,8 @@
 //! - [`snapshot_item`] — what a snapshot stream carries (entries with slots, tombstones).
 //! - [`registry_db`] — the shared, swappable handle to the registry database.
 //! - [`registry_tables`] — the table definitions and the format version.
+//! - [`registry_census`] — signed/legacy counts and addresses per subnet group, for
+//!   metrics and the status page.
 
 pub mod entry_store;
 pub mod exclude_set;
@@ -26,6 +28,7 @@ pub mod host_group;
 pub mod peer_entry;
 pub mod peer_sampler;
 pub mod pool;
+pub mod registry_census;
 pub mod registry_command;
 pub mod registry_db;
 pub mod registry_reader;
@@ -42,6 +45,7 @@ pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
 pub use host_group::HostGroup;
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
 pub use pool::Pool;
+pub use registry_census::RegistryCensus;
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;
 pub use registry_reader::RegistryReader;

@@ -203,4 +203,15 @@ pub struct ClusterInfo {
     /// fresh clock readings from fewer than a majority of the voters.
     #[serde(default)]
     pub cluster_time_ms: Option<u64>,
+    /// Leader only: milliseconds since a quorum last acknowledged it (`None` on followers
+    /// and from members before this field).
+    #[serde(default)]
+    pub millis_since_quorum_ack: Option<u64>,
+    /// Whether the answering member is ready (`GET /ready`): it knows a leader whose quorum
+    /// is current and has applied what it knows is committed. `None` from older members.
+    #[serde(default)]
+    pub ready: Option<bool>,
+    /// Why it is not ready (empty when ready).
+    #[serde(default)]
+    pub not_ready_reasons: Vec<String>,
 }

@@ -153,11 +153,14 @@ impl DockerFaults {
             cmd.env(format!("PEERCHAIN_PORT_{id}"), port.to_string());
             let join = self.joined.contains(id);
             cmd.env(format!("PEERCHAIN_JOIN_{id}"), join.to_string());
+            // Empty: docker picks a free host port, so parallel deployments never collide.
+            cmd.env(format!("PEERCHAIN_HTTP_PORT_{id}"), "");
         }
         for (i, name) in COMPOSE_NODES.iter().enumerate() {
             if let Some(port) = self.node_ports.get(*name) {
                 cmd.env(format!("PEERCHAIN_NODE_PORT_{}", i + 1), port.to_string());
             }
+            cmd.env(format!("PEERCHAIN_NODE_HTTP_PORT_{}", i + 1), "");
         }
         cmd.env("PEERCHAIN_DIFFICULTY", DIFFICULTY.to_string());
         run(&mut cmd)

@@ -57,24 +57,6 @@ fn reserve_port(port: u16) -> bool {
     true
 }
 
-/// The first of `n` consecutive loopback ports that were all free just now (the devnet
-/// numbers its processes' ports from one base), none of them handed out before.
-pub fn free_port_range(n: u16) -> u16 {
-    loop {
-        let base = free_port();
-        if base > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<StdListener> = (1..n)
-            .filter_map(|i| StdListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        // Reserved, so that free_port never hands them to another caller of this process.
-        if held.len() == usize::from(n - 1) && (1..n).all(|i| reserve_port(base + i)) {
-            return base;
-        }
-    }
-}
-
 /// One member process.
 pub struct MemberProc {
     pub id: u64,
@@ -538,4 +520,22 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// A port with `len` free loopback ports from it on (checked by binding each), for a devnet
+/// whose processes take consecutive ports. Drawn below the kernel's ephemeral range (32768
+/// up), so that no outgoing connection of this machine takes one of them as its local port
+/// between the check and the devnet's bind; no two callers of this process get overlapping
+/// ranges.
+pub fn free_range(len: u16) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let base = rand::Rng::gen_range(&mut rand::thread_rng(), 12_000..32_000 - len);
+        let overlaps = given.iter().any(|&(b, l)| base < b + l && b < base + len);
+        if !overlaps && (base..base + len).all(|p| StdListener::bind(("127.0.0.1", p)).is_ok()) {
+            given.push((base, len));
+            return base;
+        }
+    }
 }
