@@ -425,6 +425,16 @@ async fn a_node_stops_naming_a_dead_member_as_its_registered_bootstrap() -> Resu
         need(&m, "peerchain_node_bootstrap_failovers_total")? >= 1.0,
         "{m}"
     );
+    // The move off member 1 is one INFO line naming both members.
+    let log = net.log("n");
+    let failovers: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("bootstrap failover") && l.contains(&format!("from={first}")))
+        .collect();
+    ensure!(
+        failovers.len() == 1 && failovers[0].contains(" INFO "),
+        "want one INFO failover line from {first}: {failovers:#?}"
+    );
     cluster.spawn(1, false)?;
     cluster.spawn(2, false)?;
     let start = Instant::now();

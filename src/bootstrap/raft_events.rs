@@ -12,6 +12,8 @@ use crate::raft::{MemberId, RegistryRaft};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Seen {
     leader: Option<MemberId>,
+    /// The last leader known, kept while none is.
+    last_leader: Option<MemberId>,
     term: u64,
     voters: BTreeSet<MemberId>,
     learners: BTreeSet<MemberId>,
@@ -31,6 +33,9 @@ pub async fn log_raft_events(raft: RegistryRaft, cancel: CancellationToken) {
             let learners: BTreeSet<MemberId> = membership.learner_ids().collect();
             Seen {
                 leader: m.current_leader,
+                last_leader: m
+                    .current_leader
+                    .or_else(|| seen.as_ref().and_then(|s| s.last_leader)),
                 term: m.current_term,
                 voters,
                 learners,
@@ -47,7 +52,10 @@ pub async fn log_raft_events(raft: RegistryRaft, cancel: CancellationToken) {
 
 fn log_changes(me: MemberId, before: Option<&Seen>, now: &Seen) {
     let leader_before = before.and_then(|b| b.leader);
-    if before.is_none_or(|b| b.leader != now.leader) {
+    // A leader that comes back in the same term after a moment unknown is not a change.
+    let same_reign = before.is_some_and(|b| b.term == now.term && b.leader.is_none())
+        && before.and_then(|b| b.last_leader) == now.leader;
+    if before.is_none_or(|b| b.leader != now.leader) && !same_reign {
         match now.leader {
             Some(l) if l == me => tracing::info!(
                 member = me, leader = l, previous = ?leader_before, term = now.term,
@@ -64,6 +72,8 @@ fn log_changes(me: MemberId, before: Option<&Seen>, now: &Seen) {
             ),
             None => {}
         }
+    } else if same_reign && before.is_some_and(|b| b.leader.is_none()) {
+        tracing::info!(member = me, leader = ?now.leader, term = now.term, "leader known again");
     }
     if let Some(b) = before {
         if b.voters != now.voters || b.learners != now.learners {

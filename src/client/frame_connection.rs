@@ -139,13 +139,14 @@ impl FrameConnection {
         else {
             return Err(ClientError::Unexpected(format!("{reply:?}")));
         };
-        if !secret.verify_server(&client_nonce, &server_nonce, &server_proof) {
+        // While a secret is being rotated, answer with the secret the server proved it knows.
+        let Some(key) = secret.server_key(&client_nonce, &server_nonce, &server_proof) else {
             return Err(ClientError::Auth {
                 addr: self.addr.clone(),
                 reason: "the server does not know the cluster secret".into(),
             });
-        }
-        let proof = secret.client_proof(&client_nonce, &server_nonce);
+        };
+        let proof = secret.client_proof_with(key, &client_nonce, &server_nonce);
         match self.call(Request::AuthProof { proof }, timeout).await {
             Ok(Response::AuthOk) => Ok(()),
             Ok(other) => Err(ClientError::Unexpected(format!("{other:?}"))),

@@ -43,6 +43,8 @@ pub struct BootstrapLink {
     registered: bool,
     /// The member that answered last, to notice (and count) a failover.
     last_member: Option<String>,
+    /// The member that answered before the cluster stopped answering, to log the recovery.
+    lost_member: Option<String>,
 }
 
 impl BootstrapLink {
@@ -71,6 +73,7 @@ impl BootstrapLink {
             members: saved_members,
             registered: false,
             last_member: None,
+            lost_member: None,
         }
     }
 
@@ -119,7 +122,7 @@ impl BootstrapLink {
                         refresh_backoff = (refresh_backoff * 2).min(MAX_BACKOFF);
                         // No member answers: name none, and find out now whether the
                         // registration can still be renewed.
-                        self.last_member = None;
+                        self.lose_member();
                         self.report(self.registered);
                         next_register = Instant::now();
                     }
@@ -141,7 +144,7 @@ impl BootstrapLink {
                             retry_in = ?register_backoff,
                             "registering with the bootstrap cluster failed; working from the address book"
                         );
-                        self.last_member = None;
+                        self.lose_member();
                         self.report(false);
                         next_register = Instant::now() + register_backoff;
                         register_backoff = (register_backoff * 2).min(MAX_BACKOFF);
@@ -180,6 +183,13 @@ impl BootstrapLink {
         });
     }
 
+    /// No member answers: remember which one did last, so the recovery can be logged once.
+    fn lose_member(&mut self) {
+        if let Some(m) = self.last_member.take() {
+            self.lost_member = Some(m);
+        }
+    }
+
     /// Notes the member that just answered; true if it is another than before (a failover,
     /// counted in `peerchain_node_bootstrap_failovers_total`).
     fn note_member(&mut self) -> bool {
@@ -187,8 +197,17 @@ impl BootstrapLink {
         if now == self.last_member {
             return false;
         }
-        if self.last_member.is_some() && now.is_some() {
+        if let (Some(before), Some(after)) = (&self.last_member, &now) {
             self.node.metrics.bootstrap_failover();
+            tracing::info!(from = %before, to = %after, "bootstrap failover: another member answers");
+        } else if let (Some(lost), Some(after)) = (self.lost_member.take(), &now) {
+            if lost != *after {
+                self.node.metrics.bootstrap_failover();
+            }
+            tracing::info!(
+                member = %after, previous = %lost,
+                "bootstrap cluster reachable again (recovered)"
+            );
         }
         self.last_member = now;
         self.manager.do_send(BootstrapState {

@@ -441,8 +441,9 @@ impl Handler<Penalise> for PeerManager {
             if let Some(d) = dialed {
                 self.book.ban(Some(&d), None, until);
             }
-            tracing::warn!(
+            tracing::info!(
                 peer = %listen.as_deref().unwrap_or("-"),
+                reason = %msg.reason,
                 "peer banned for {:?}",
                 self.node.config.ban_duration
             );

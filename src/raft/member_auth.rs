@@ -28,8 +28,14 @@ pub const CLUSTER_SECRET_ENV: &str = "PEERCHAIN_CLUSTER_SECRET";
 pub const MIN_SECRET_LEN: usize = 16;
 
 /// The shared secret of a bootstrap cluster. Its `Debug` never shows the bytes.
+///
+/// It may hold several secrets, one per line of the file: the first is the one this member
+/// proves itself with, the others are also accepted from the other end. That is how a
+/// cluster rotates its secret without downtime (see operations.md, "Rotating the cluster
+/// secret"): every member first learns the new secret as a second line, then makes it the
+/// first, then drops the old one, restarting one member at a time.
 #[derive(Clone)]
-pub struct ClusterSecret(Vec<u8>);
+pub struct ClusterSecret(Vec<Vec<u8>>);
 
 impl fmt::Debug for ClusterSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,19 +44,24 @@ impl fmt::Debug for ClusterSecret {
 }
 
 impl ClusterSecret {
-    /// A secret from raw bytes (surrounding whitespace trimmed).
+    /// Secrets from raw bytes: one per non-empty line (surrounding whitespace trimmed), the
+    /// first one this member's own.
     ///
     /// # Errors
-    /// `InvalidInput` if shorter than [`MIN_SECRET_LEN`] bytes.
+    /// `InvalidInput` if there is none, or one is shorter than [`MIN_SECRET_LEN`] bytes.
     pub fn new(bytes: &[u8]) -> io::Result<Self> {
-        let trimmed = bytes.trim_ascii().to_vec();
-        if trimmed.len() < MIN_SECRET_LEN {
+        let keys: Vec<Vec<u8>> = bytes
+            .split(|b| *b == b'\n')
+            .map(|l| l.trim_ascii().to_vec())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if keys.is_empty() || keys.iter().any(|k| k.len() < MIN_SECRET_LEN) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("cluster secret must be at least {MIN_SECRET_LEN} bytes"),
+                format!("cluster secret must be at least {MIN_SECRET_LEN} bytes (each line)"),
             ));
         }
-        Ok(Self(trimmed))
+        Ok(Self(keys))
     }
 
     /// Reads the secret from a file.
@@ -92,9 +103,30 @@ impl ClusterSecret {
         n
     }
 
+    /// How many secrets this holds (2 while a rotation is under way).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true: a secret holds at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn mac(&self, role: &[u8], client_nonce: &[u8], server_nonce: &[u8]) -> Hmac<Sha256> {
+        self.mac_with(0, role, client_nonce, server_nonce)
+    }
+
+    fn mac_with(
+        &self,
+        key: usize,
+        role: &[u8],
+        client_nonce: &[u8],
+        server_nonce: &[u8],
+    ) -> Hmac<Sha256> {
+        let key = self.0.get(key).unwrap_or(&self.0[0]);
         // HMAC takes keys of any length; new_from_slice cannot fail for it.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
             Ok(m) => m,
             Err(_) => unreachable_hmac(),
         };
@@ -113,26 +145,51 @@ impl ClusterSecret {
             .to_vec()
     }
 
-    /// The client's proof for a nonce pair.
+    /// The client's proof for a nonce pair, with this member's own secret.
     pub fn client_proof(&self, client_nonce: &[u8], server_nonce: &[u8]) -> Vec<u8> {
-        self.mac(b"client", client_nonce, server_nonce)
+        self.client_proof_with(0, client_nonce, server_nonce)
+    }
+
+    /// The client's proof with secret `key` (the one [`Self::server_key`] found the server
+    /// to know).
+    pub fn client_proof_with(
+        &self,
+        key: usize,
+        client_nonce: &[u8],
+        server_nonce: &[u8],
+    ) -> Vec<u8> {
+        self.mac_with(key, b"client", client_nonce, server_nonce)
             .finalize()
             .into_bytes()
             .to_vec()
     }
 
-    /// Checks a server proof in constant time.
-    pub fn verify_server(&self, client_nonce: &[u8], server_nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(b"server", client_nonce, server_nonce)
-            .verify_slice(proof)
-            .is_ok()
+    /// Which of our secrets the server proved, checked in constant time per secret.
+    pub fn server_key(
+        &self,
+        client_nonce: &[u8],
+        server_nonce: &[u8],
+        proof: &[u8],
+    ) -> Option<usize> {
+        (0..self.0.len()).find(|&k| {
+            self.mac_with(k, b"server", client_nonce, server_nonce)
+                .verify_slice(proof)
+                .is_ok()
+        })
     }
 
-    /// Checks a client proof in constant time.
+    /// Checks a server proof against every secret we hold.
+    pub fn verify_server(&self, client_nonce: &[u8], server_nonce: &[u8], proof: &[u8]) -> bool {
+        self.server_key(client_nonce, server_nonce, proof).is_some()
+    }
+
+    /// Checks a client proof against every secret we hold, each in constant time.
     pub fn verify_client(&self, client_nonce: &[u8], server_nonce: &[u8], proof: &[u8]) -> bool {
-        self.mac(b"client", client_nonce, server_nonce)
-            .verify_slice(proof)
-            .is_ok()
+        (0..self.0.len()).any(|k| {
+            self.mac_with(k, b"client", client_nonce, server_nonce)
+                .verify_slice(proof)
+                .is_ok()
+        })
     }
 }
 
@@ -155,6 +212,43 @@ mod tests {
         assert!(!a.verify_client(&cn, &sn, &a.server_proof(&cn, &sn)));
         assert!(a.verify_server(&cn, &sn, &a.server_proof(&cn, &sn)));
         assert!(ClusterSecret::new(b"short").is_err());
+        assert!(ClusterSecret::new(b"0123456789abcdef\nshort").is_err());
+        assert!(ClusterSecret::new(b"\n \n").is_err());
         assert_eq!(format!("{a:?}"), "ClusterSecret(<redacted>)");
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    /// Every pair of neighbouring rotation steps authenticates both ways.
+    #[test]
+    fn each_step_of_a_rotation_talks_to_the_next() {
+        let old = b"old-secret-0123456789".as_slice();
+        let new = b"new-secret-0123456789".as_slice();
+        let steps = [
+            ClusterSecret::new(old).expect("old"),
+            ClusterSecret::new(&[old, b"\n", new].concat()).expect("old+new"),
+            ClusterSecret::new(&[new, b"\n", old].concat()).expect("new+old"),
+            ClusterSecret::new(new).expect("new"),
+        ];
+        let handshake = |client: &ClusterSecret, server: &ClusterSecret| {
+            let (cn, sn) = (ClusterSecret::nonce(), ClusterSecret::nonce());
+            let key = client.server_key(&cn, &sn, &server.server_proof(&cn, &sn))?;
+            server
+                .verify_client(&cn, &sn, &client.client_proof_with(key, &cn, &sn))
+                .then_some(())
+        };
+        for w in steps.windows(2) {
+            assert!(handshake(&w[0], &w[1]).is_some());
+            assert!(handshake(&w[1], &w[0]).is_some());
+        }
+        assert!(handshake(&steps[0], &steps[3]).is_none());
+        assert!(handshake(&steps[3], &steps[0]).is_none());
+        assert!(
+            handshake(&steps[0], &steps[2]).is_none(),
+            "old-only cannot check a new proof"
+        );
     }
 }

@@ -325,7 +325,8 @@ impl Cluster {
     /// A client of member `id` only, with the cluster secret (operator requests).
     pub fn admin_client_of(&self, id: u64) -> Result<BootstrapClient> {
         let mut options = quick_options();
-        options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
+        // The file, not SECRET: a test may rotate the secret.
+        options.secret = Some(ClusterSecret::from_file(&self.secret_file)?);
         Ok(BootstrapClient::new(vec![self.addr(id)], options))
     }
 
@@ -333,7 +334,7 @@ impl Cluster {
     pub fn admin_client(&self) -> Result<BootstrapClient> {
         let addrs = self.running_addrs();
         let mut options = quick_options();
-        options.secret = Some(ClusterSecret::new(SECRET.as_bytes())?);
+        options.secret = Some(ClusterSecret::from_file(&self.secret_file)?);
         options.request_timeout = Duration::from_secs(60);
         Ok(BootstrapClient::new(addrs, options))
     }
