@@ -6,9 +6,9 @@
 //! - [`record`] — node identities and ed25519-signed peer records.
 //! - [`registry`] — the peer registry kept in redb tables, and the commands that change it.
 //! - [`raft`] — openraft storage (log, state machine, snapshots) and the member network.
-//! - [`bootstrap`] — a bootstrap member: accept loop, request handling, group commit,
-//!   expiry on cluster time (the voters' median clock), the seed chapter's JSON-lines
-//!   protocol.
+//! - [`bootstrap`] — a bootstrap member: accept loop, per-IP and per-subnet client quotas,
+//!   request handling, group commit, expiry on cluster time (the voters' median clock), the
+//!   seed chapter's JSON-lines protocol.
 //! - [`chain`] — proof-of-work blocks and their validation (pure, I/O-free).
 //! - [`client`] — the one bootstrap client, with fallback across members.
 //! - [`ctl`] — the operator commands behind `peerchain ctl`.

@@ -569,6 +569,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
                     source_ip: "127.0.0.9".into(),
                     expires_at_ms: u64::MAX,
                     resolved: None,
+                    limits: Default::default(),
                 },
                 // Only members may vouch for a record (the dial-back's command).
                 peerchain::registry::RegistryCommand::MarkVerified {

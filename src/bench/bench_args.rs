@@ -20,7 +20,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4100)]
     pub base_port: u16,
     /// Extra flag for every member the bench starts (repeatable), e.g.
-    /// `--member-arg=--legacy-per-ip=0`.
+    /// `--member-arg=--requests-per-sec-per-ip=50` (the bench lifts every per-source quota
+    /// it is not given).
     #[arg(long = "member-arg", allow_hyphen_values = true)]
     pub member_args: Vec<String>,
     /// Signed registrations through the native protocol (0 skips the phase).

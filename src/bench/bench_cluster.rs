@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{BenchConfig, BenchError};
+use crate::bootstrap::quota_config::NO_CLIENT_QUOTA_FLAGS;
 use crate::client::{BootstrapClient, ClientOptions};
 use crate::devnet::ProcessGroup;
 use crate::raft::ClusterSecret;
@@ -64,6 +65,7 @@ impl BenchCluster {
                 // it measures the registry, not dial-backs.
                 "--no-dial-back".into(),
             ];
+            args.extend(lifted_quotas(&config.member_args));
             args.extend(config.member_args.iter().cloned());
             group.spawn(&format!("member-{id}"), &config.binary, &args)?;
         }
@@ -119,5 +121,32 @@ impl BenchCluster {
     /// Stops the members (SIGTERM, then SIGKILL after a grace period).
     pub async fn stop(&mut self) {
         self.group.stop_all("member-", STOP_GRACE).await;
+    }
+}
+
+/// The flags that lift the per-source quotas, except those `member_args` sets itself: the
+/// load comes from 127.0.0.1 alone, and the defaults would measure the rate limit instead of
+/// the cluster (`--member-arg=--requests-per-sec-per-ip=50` measures it on purpose).
+fn lifted_quotas(member_args: &[String]) -> Vec<String> {
+    NO_CLIENT_QUOTA_FLAGS
+        .chunks(2)
+        .filter(|pair| !member_args.iter().any(|a| a.starts_with(pair[0])))
+        .flatten()
+        .map(|f| (*f).to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_quota_is_lifted_unless_the_member_args_set_it() {
+        let all = lifted_quotas(&[]);
+        assert_eq!(all.len(), NO_CLIENT_QUOTA_FLAGS.len());
+        let some = lifted_quotas(&["--requests-per-sec-per-ip=50".to_string()]);
+        assert_eq!(some.len(), NO_CLIENT_QUOTA_FLAGS.len() - 2);
+        assert!(!some.iter().any(|f| f == "--requests-per-sec-per-ip"));
+        assert!(some.iter().any(|f| f == "--requests-per-sec-per-subnet"));
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{BootstrapConfig, BootstrapError};
+use super::{BootstrapConfig, BootstrapError, QuotaConfig};
 use crate::config_file::load_toml;
 
 /// The seed chapter's variable for the listening port, honoured when no `--config` is given.
@@ -54,6 +54,74 @@ pub struct BootstrapArgs {
     /// unless given; bind it to 127.0.0.1 or a monitoring network).
     #[arg(long)]
     pub http: Option<String>,
+    /// Most client connections open at once (default 4096; members have slots of their own).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
+}
+
+/// Per-source client limits; `0` disables one. Tests and benchmarks that register many
+/// records from one address raise them here.
+#[derive(Args)]
+pub struct QuotaArgs {
+    /// Connections one client IP may hold open (default 32).
+    #[arg(long)]
+    pub max_connections_per_ip: Option<u32>,
+    /// Connections one client /24 (IPv6 /48) may hold open (default 128).
+    #[arg(long)]
+    pub max_connections_per_subnet: Option<u32>,
+    /// Requests per second from one client IP, bursts of 2 s worth (default 50).
+    #[arg(long)]
+    pub requests_per_sec_per_ip: Option<u32>,
+    /// Requests per second from one client /24 (IPv6 /48) (default 200).
+    #[arg(long)]
+    pub requests_per_sec_per_subnet: Option<u32>,
+    /// Legacy (seed protocol) records one IP may hold (default 16).
+    #[arg(long)]
+    pub legacy_records_per_ip: Option<u32>,
+    /// Legacy records one /24 (IPv6 /48) may hold (default 64).
+    #[arg(long)]
+    pub legacy_records_per_subnet: Option<u32>,
+    /// Connection slots for members beyond --max-connections (default 64).
+    #[arg(long)]
+    pub member_reserved_connections: Option<u32>,
+    /// Bytes all unauthenticated connections may hold in incomplete frames (default 32 MiB).
+    #[arg(long)]
+    pub incomplete_frame_budget: Option<u64>,
+}
+
+impl QuotaArgs {
+    /// Overrides the values given on the command line.
+    fn apply(self, q: &mut QuotaConfig) {
+        let set = |v: Option<u32>, field: &mut u32| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(self.max_connections_per_ip, &mut q.connections_per_ip);
+        set(
+            self.max_connections_per_subnet,
+            &mut q.connections_per_subnet,
+        );
+        set(self.requests_per_sec_per_ip, &mut q.requests_per_sec_per_ip);
+        set(
+            self.requests_per_sec_per_subnet,
+            &mut q.requests_per_sec_per_subnet,
+        );
+        set(self.legacy_records_per_ip, &mut q.legacy_records_per_ip);
+        set(
+            self.legacy_records_per_subnet,
+            &mut q.legacy_records_per_subnet,
+        );
+        set(
+            self.member_reserved_connections,
+            &mut q.member_reserved_connections,
+        );
+        if let Some(v) = self.incomplete_frame_budget {
+            q.incomplete_frame_budget = v;
+        }
+    }
 }
 
 impl BootstrapArgs {
@@ -112,6 +180,10 @@ impl BootstrapArgs {
         if self.http.is_some() {
             c.http = self.http;
         }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        self.quotas.apply(&mut c.quotas);
         c.validate().map_err(BootstrapError::Config)?;
         Ok(c)
     }
@@ -160,6 +232,35 @@ mod tests {
         assert_eq!(c.snapshot_every, 70);
         assert_eq!(c.min_free_disk, 0);
         assert_eq!(c.initial_cluster.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn quotas_come_from_the_file_and_flags_override_them() -> Result<(), BootstrapError> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("member.toml");
+        std::fs::write(
+            &file,
+            "[quotas]\nconnections_per_ip = 8\nlegacy_records_per_ip = 4\n",
+        )?;
+        let path = file.display().to_string();
+        let c = config(&["--config", &path, "--legacy-records-per-ip", "0"])?;
+        assert_eq!(c.quotas.connections_per_ip, 8);
+        assert_eq!(c.quotas.legacy_records_per_ip, 0, "0 lifts the limit");
+        assert_eq!(
+            c.quotas.connections_per_subnet,
+            QuotaConfig::default().connections_per_subnet
+        );
+        let c = config(&["--max-connections", "10", "--requests-per-sec-per-ip", "7"])?;
+        assert_eq!(
+            (c.max_connections, c.quotas.requests_per_sec_per_ip),
+            (10, 7)
+        );
+        let err = config(&["--max-connections-per-ip", "500"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("connections_per_ip (500) is above"), "{err}");
         Ok(())
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::QuotaConfig;
 use crate::raft::raft_settings;
 use crate::raft::MemberId;
 use crate::record::PeerAddress;
@@ -25,7 +26,8 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
 /// A client connection with no complete request for this long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most concurrent client connections.
+/// Most concurrent client connections (members have slots of their own beyond these:
+/// [`QuotaConfig::member_reserved_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Free disk space below which writes are refused (reads go on).
 pub const DEFAULT_MIN_FREE_DISK: u64 = 64 * 1024 * 1024;
@@ -84,6 +86,9 @@ pub struct BootstrapConfig {
     /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
     /// bind it to loopback or a monitoring network (see docs/security-http.md).
     pub http: Option<String>,
+    /// Per-IP and per-subnet limits on clients (`[quotas]` in TOML). Kept last: TOML
+    /// writes tables after plain values.
+    pub quotas: QuotaConfig,
 }
 
 impl Default for BootstrapConfig {
@@ -107,6 +112,7 @@ impl Default for BootstrapConfig {
             dial_back: true,
             dial_back_rate: DEFAULT_DIAL_BACK_RATE,
             http: None,
+            quotas: QuotaConfig::default(),
         }
     }
 }
@@ -169,6 +175,7 @@ impl BootstrapConfig {
                 "dial_back_rate must be between 1 and {MAX_DIAL_BACK_RATE} dials per second"
             ));
         }
+        problems.extend(self.quotas.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::frame_budget::BudgetCharge;
 use super::Member;
+use crate::metrics::FrameRefusal;
 use crate::record::PeerAddress;
 use crate::registry::{CommandOutcome, ExcludeSet, Pool, RegistryCommand, MAX_SAMPLE_SIZE};
 use crate::wire::ErrorCode;
@@ -60,31 +62,53 @@ pub async fn serve(
     cancel: CancellationToken,
 ) {
     let (rd, mut wr) = stream.into_split();
-    let mut reader = BufReader::new(rd.take(u64::MAX));
+    let mut reader = BufReader::new(rd);
+    // The seed's clients never authenticate: a half-sent line is charged to the budget.
+    let mut charge = BudgetCharge::new(member.quotas.frame_budget.clone());
     loop {
         let mut line = Vec::new();
-        reader.get_mut().set_limit(MAX_LINE as u64 + 1);
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(LINE_TIMEOUT, reader.read_until(b'\n', &mut line)) => r,
+            r = tokio::time::timeout(LINE_TIMEOUT, read_line(&mut reader, &mut line, &mut charge)) => r,
         };
-        let reply = match read {
-            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return,
-            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => (
-                "Invalid request: line too long or truncated".to_string(),
-                false,
-            ),
-            Ok(Ok(_)) => match serde_json::from_slice::<LegacyRequest>(&line) {
-                Err(e) => (format!("Invalid request format: {e}"), false),
-                Ok(req) => answer(&member, peer, req).await,
+        let (reply, keep_open) = match read {
+            Ok(Err(LineError::OverBudget(e))) => {
+                member.metrics.refused(FrameRefusal::OverBudget);
+                (format!("Error: {e}"), false)
+            }
+            Err(_) | Ok(Err(LineError::Io)) | Ok(Ok(0)) => return,
+            Ok(Ok(_)) if line.len() > MAX_LINE || !line.ends_with(b"\n") => {
+                member.metrics.refused(FrameRefusal::Malformed);
+                (
+                    "Invalid request: line too long or truncated".to_string(),
+                    false,
+                )
+            }
+            Ok(Ok(_)) => match member.quotas.requests.check(peer.ip()) {
+                Err(refusal) => {
+                    member.metrics.refused(FrameRefusal::RateLimited);
+                    member
+                        .quotas
+                        .refusals
+                        .refused(peer.ip(), "request", &refusal);
+                    (format!("Error: {refusal}"), true)
+                }
+                Ok(()) => match serde_json::from_slice::<LegacyRequest>(&line) {
+                    Err(e) => {
+                        member.metrics.refused(FrameRefusal::Malformed);
+                        (format!("Invalid request format: {e}"), false)
+                    }
+                    Ok(req) => {
+                        let (reply, keep_open) = answer(&member, peer, req).await;
+                        if !keep_open {
+                            // An unknown request type.
+                            member.metrics.refused(FrameRefusal::Malformed);
+                        }
+                        (reply, keep_open)
+                    }
+                },
             },
         };
-        if !reply.1 {
-            member
-                .metrics
-                .refused(crate::metrics::FrameRefusal::Malformed);
-        }
-        let (reply, keep_open) = reply;
         let mut out = reply.into_bytes();
         out.push(b'\n');
         let written =
@@ -93,6 +117,38 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return;
         }
+    }
+}
+
+enum LineError {
+    Io,
+    OverBudget(crate::wire::DecodeError),
+}
+
+/// Reads one line of at most [`MAX_LINE`] + 1 bytes into `line` (the caller tells a long
+/// line by its length), charging what is held of it to `charge` while it is incomplete.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    charge: &mut BudgetCharge,
+) -> Result<usize, LineError> {
+    loop {
+        let buf = reader.fill_buf().await.map_err(|_| LineError::Io)?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let room = MAX_LINE + 1 - line.len();
+        let (used, done) = match buf.iter().take(room).position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len().min(room), buf.len() >= room),
+        };
+        line.extend_from_slice(&buf[..used]);
+        reader.consume(used);
+        if done {
+            let _ = charge.set(0);
+            return Ok(line.len());
+        }
+        charge.set(line.len()).map_err(LineError::OverBudget)?;
     }
 }
 
@@ -109,12 +165,21 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
                 return (format!("Error: {}", e.message), true);
             }
             if req.kind == "REGISTER" {
+                if let Some(refusal) = quota_precheck(member, &req.payload, &source_ip).await {
+                    member.metrics.refused(FrameRefusal::LegacyQuota);
+                    member
+                        .quotas
+                        .refusals
+                        .refused(peer.ip(), "legacy register", &refusal);
+                    return (format!("Error: {refusal}"), true);
+                }
                 let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
                 RegistryCommand::RegisterLegacy {
                     resolved: super::host_resolver::resolve_host(&req.payload).await,
                     address: req.payload,
                     source_ip,
                     expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
+                    limits: member.config.quotas.legacy_limits(),
                 }
             } else {
                 RegistryCommand::RemoveLegacy {
@@ -130,11 +195,31 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, req: LegacyRequest) -> (
         Ok(CommandOutcome::AlreadyRegistered) => ALREADY.to_string(),
         Ok(CommandOutcome::Removed) => REMOVED.to_string(),
         Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::NotFound => NOT_FOUND.to_string(),
+        // The legacy-records quota: refused, and worth retrying only later.
+        Ok(CommandOutcome::Refused(e)) if e.code == ErrorCode::Unavailable => {
+            member.metrics.refused(FrameRefusal::LegacyQuota);
+            member
+                .quotas
+                .refusals
+                .refused(peer.ip(), "legacy register", &e.message);
+            format!("Error: {}", e.message)
+        }
         Ok(CommandOutcome::Refused(e)) => e.message,
         Ok(other) => format!("Error: unexpected outcome {other:?}"),
         Err(e) => format!("Error: {}", e.message),
     };
     (text, true)
+}
+
+/// Refuses at once a register that this member's state says is over the source's quota
+/// (see `RegistryDb::legacy_quota_refusal`); a read error leaves the decision to the registry.
+async fn quota_precheck(member: &Arc<Member>, address: &str, source_ip: &str) -> Option<String> {
+    let limits = member.config.quotas.legacy_limits();
+    let check =
+        member
+            .registry
+            .legacy_quota_refusal(address.to_string(), source_ip.to_string(), limits);
+    check.await.ok().flatten().map(|e| e.message)
 }
 
 /// A sample of the legacy pool only: the chapter's clients dial what they get with the

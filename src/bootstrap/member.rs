@@ -6,7 +6,7 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
-use super::{BootstrapConfig, ClusterClock, LeaderLink, MemberHealth, Proposer};
+use super::{BootstrapConfig, ClientQuotas, ClusterClock, LeaderLink, MemberHealth, Proposer};
 use crate::metrics::MemberMetrics;
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
 use crate::registry::{RegistryDb, RegistryError, MAX_ENCODED_PEER_ENTRY};
@@ -24,6 +24,8 @@ pub struct Member {
     pub clock: Arc<ClusterClock>,
     /// Counters and histograms served on the HTTP side port's `/metrics`.
     pub metrics: MemberMetrics,
+    /// Per-source limits on clients.
+    pub quotas: Arc<ClientQuotas>,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).

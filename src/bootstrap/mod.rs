@@ -32,25 +32,39 @@
 //! - [`cluster_clock`] — [`ClusterClock`], cluster time from the voters' clocks.
 //! - [`clock_sampler`] — [`ClockSampler`], reads the other members' clocks.
 //! - [`bootstrap_error`] — [`BootstrapError`].
+//! - [`quota_config`] — [`QuotaConfig`], the per-source client limits.
+//! - [`client_quotas`] — [`ClientQuotas`], what a member counts per client source:
+//!   - [`connection_quota`] — connection slots per IP, per subnet, in total, and for members;
+//!   - [`request_quota`] — requests per second per IP and per subnet;
+//!   - [`frame_budget`] — bytes of incomplete frames before authentication;
+//!   - [`refusal_log`] — refusals logged once per source per interval;
+//!   - [`member_ips`] — the members' addresses, resolved.
 
 pub mod bootstrap_args;
 pub mod bootstrap_config;
 pub mod bootstrap_error;
+pub mod client_quotas;
 pub mod clock_sampler;
 pub mod cluster_clock;
 pub mod connection;
+pub mod connection_quota;
 pub mod dial_back;
 pub mod election;
 pub mod expiry_task;
+pub mod frame_budget;
 pub mod host_resolver;
 pub mod key_probe;
 pub mod leader_link;
 pub mod legacy_protocol;
 pub mod member;
 pub mod member_health;
+pub mod member_ips;
 pub mod proposer;
+pub mod quota_config;
 pub mod raft_events;
+pub mod refusal_log;
 pub mod request_handler;
+pub mod request_quota;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +73,7 @@ use std::time::Duration;
 pub use bootstrap_args::BootstrapArgs;
 pub use bootstrap_config::{BootstrapConfig, DEFAULT_NETWORK_ID};
 pub use bootstrap_error::BootstrapError;
+pub use client_quotas::ClientQuotas;
 pub use clock_sampler::ClockSampler;
 pub use cluster_clock::ClusterClock;
 pub use connection::Connection;
@@ -68,15 +83,15 @@ pub use leader_link::LeaderLink;
 pub use member::Member;
 pub use member_health::MemberHealth;
 pub use proposer::Proposer;
+pub use quota_config::QuotaConfig;
 pub use request_handler::RequestHandler;
 
 use openraft::error::{InitializeError, RaftError};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{FrameRefusal, MemberMetrics};
+use crate::metrics::MemberMetrics;
 use crate::raft::{
     raft_settings, ClusterSecret, LogStore, NetworkFactory, RegistryRaft, StateMachineStore,
 };
@@ -160,7 +175,10 @@ pub async fn run_with_http(
         &tracker,
         cancel.clone(),
     );
+    let quotas = Arc::new(ClientQuotas::new(&config));
+    tracker.spawn(quotas.clone().maintain(raft.clone(), cancel.clone()));
     let member = Arc::new(Member {
+        quotas,
         config,
         raft: raft.clone(),
         registry,
@@ -238,7 +256,6 @@ async fn accept_loop(
     tracker: &TaskTracker,
     cancel: &CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(member.config.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -248,17 +265,26 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing");
-            member.metrics.refused(FrameRefusal::ConnectionLimit);
-            drop(stream);
-            continue;
-        };
-        let open = member.metrics.connection_opened();
-        let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
-        tracker.spawn(async move {
-            conn.run().await;
-            drop((permit, open));
-        });
+        let quotas = &member.quotas;
+        let from_member = quotas.member_ips.contains(peer.ip());
+        match quotas.connections.admit(peer.ip(), from_member) {
+            Ok(admission) => {
+                if matches!(admission, connection_quota::Admission::Reserved(_)) {
+                    // Rare (client slots full) and bounded by the reserved pool.
+                    tracing::info!(%peer, "client slots full: member address admitted into a reserved slot");
+                }
+                let open = member.metrics.connection_opened();
+                let conn = Connection::new(stream, peer, member.clone(), cancel.clone());
+                tracker.spawn(async move {
+                    conn.run(admission).await;
+                    drop(open);
+                });
+            }
+            Err(refusal) => {
+                member.metrics.refused(refusal.metric());
+                quotas.refusals.refused(peer.ip(), "connection", &refusal);
+                connection::refuse(stream, &refusal);
+            }
+        }
     }
 }

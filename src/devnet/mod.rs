@@ -69,7 +69,7 @@ pub async fn run(
     let initial = config.initial_cluster();
     for (id, addr) in config.bootstrap_addrs() {
         let dir = config.data_dir.join(format!("bootstrap-{id}"));
-        let args = vec![
+        let mut args = vec![
             "bootstrap".to_string(),
             "--id".into(),
             id.to_string(),
@@ -86,6 +86,11 @@ pub async fn run(
             "--http".into(),
             config.member_http(id),
         ];
+        // Everything of a devnet runs on 127.0.0.1: the per-source quotas (meant for the
+        // Internet) would treat it as one very busy client.
+        for flag in crate::bootstrap::quota_config::NO_CLIENT_QUOTA_FLAGS {
+            args.push((*flag).to_string());
+        }
         group.spawn(&format!("bootstrap-{id}"), &config.binary, &args)?;
     }
     for (i, addr) in config.node_addrs() {

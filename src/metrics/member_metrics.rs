@@ -26,6 +26,14 @@ pub enum FrameRefusal {
     AuthFailed,
     /// A connection refused because `max_connections` are open.
     ConnectionLimit,
+    /// A connection refused by its IP's or subnet's connection quota.
+    ConnectionQuota,
+    /// A request refused by its IP's or subnet's request rate.
+    RateLimited,
+    /// A legacy register refused by its IP's or subnet's legacy-records quota.
+    LegacyQuota,
+    /// A connection closed because incomplete requests hold the whole budget.
+    OverBudget,
 }
 
 impl FrameRefusal {
@@ -36,6 +44,10 @@ impl FrameRefusal {
             Self::Unauthenticated => "unauthenticated",
             Self::AuthFailed => "auth_failed",
             Self::ConnectionLimit => "connection_limit",
+            Self::ConnectionQuota => "connection_quota",
+            Self::RateLimited => "rate_limited",
+            Self::LegacyQuota => "legacy_quota",
+            Self::OverBudget => "over_budget",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`deregistration`] — the owner's signed request to remove its record.
 //! - [`peer_address`] — the `host:port` a peer listens on, validated, and its subnet group.
 //! - [`record_error`] — why a record or deregistration was refused.
+//! - [`source_subnet`] — the /24 or /48 a connection's source address belongs to (quotas).
 
 pub mod deregistration;
 pub mod hex_bytes;
@@ -14,12 +15,14 @@ pub mod node_identity;
 pub mod peer_address;
 pub mod peer_record;
 pub mod record_error;
+pub mod source_subnet;
 
 pub use deregistration::Deregistration;
 pub use node_identity::NodeIdentity;
 pub use peer_address::PeerAddress;
 pub use peer_record::{NodeId, PeerRecord};
 pub use record_error::RecordError;
+pub use source_subnet::SourceSubnet;
 
 use sha2::{Digest, Sha256};
 

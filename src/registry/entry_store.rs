@@ -1,12 +1,15 @@
 //! [`EntryStore`]: the rows kept per address and every index over them, changed together so
 //! they never disagree: the entry itself, its expiry row, its node row, its place in the
-//! sampling index of its pool, the dial-back queue, and the entry count.
+//! sampling index of its pool, the dial-back queue, the legacy records held per source, and
+//! the entry count.
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::group_index::GroupIndex;
+use super::legacy_quota::{LegacyLimits, LegacyQuota};
 use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT, UNVERIFIED};
 use super::{PeerEntry, RegistryError, StoredEntry};
+use crate::wire::ErrorReply;
 
 /// The per-address tables opened for writing.
 pub struct EntryStore<'t> {
@@ -16,6 +19,7 @@ pub struct EntryStore<'t> {
     unverified: Table<'t, &'static str, ()>,
     counters: Table<'t, &'static str, u64>,
     groups: GroupIndex<'t>,
+    legacy_quota: LegacyQuota<'t>,
 }
 
 impl<'t> EntryStore<'t> {
@@ -24,6 +28,8 @@ impl<'t> EntryStore<'t> {
     /// # Errors
     /// Storage errors.
     pub fn open(txn: &'t WriteTransaction) -> Result<Self, RegistryError> {
+        // First: counting a registry without counts reads `peers` on its own.
+        let legacy_quota = LegacyQuota::open(txn)?;
         Ok(Self {
             peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
             by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
@@ -31,7 +37,20 @@ impl<'t> EntryStore<'t> {
             unverified: txn.open_table(UNVERIFIED).map_err(RegistryError::db)?,
             counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
             groups: GroupIndex::open(txn)?,
+            legacy_quota,
         })
+    }
+
+    /// Why a new legacy record from `source_ip` would exceed `limits`, if it would.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn legacy_refusal(
+        &self,
+        source_ip: &str,
+        limits: LegacyLimits,
+    ) -> Result<Option<ErrorReply>, RegistryError> {
+        self.legacy_quota.refusal(source_ip, limits)
     }
 
     /// The row stored at `address`.
@@ -71,10 +90,13 @@ impl<'t> EntryStore<'t> {
         self.by_expiry
             .insert((stored.entry.expires_at_ms(), address), ())
             .map_err(RegistryError::db)?;
-        if let PeerEntry::Signed(rec) = &stored.entry {
-            self.by_node
-                .insert(rec.node_id.0.as_slice(), address)
-                .map_err(RegistryError::db)?;
+        match &stored.entry {
+            PeerEntry::Signed(rec) => {
+                self.by_node
+                    .insert(rec.node_id.0.as_slice(), address)
+                    .map_err(RegistryError::db)?;
+            }
+            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, 1)?,
         }
         if stored.awaits_dial_back() {
             self.unverified
@@ -131,11 +153,14 @@ impl<'t> EntryStore<'t> {
         self.by_expiry
             .remove((old.entry.expires_at_ms(), address))
             .map_err(RegistryError::db)?;
-        if let PeerEntry::Signed(rec) = &old.entry {
-            let key = rec.node_id.0.as_slice();
-            if self.node_address(key)?.as_deref() == Some(address) {
-                self.by_node.remove(key).map_err(RegistryError::db)?;
+        match &old.entry {
+            PeerEntry::Signed(rec) => {
+                let key = rec.node_id.0.as_slice();
+                if self.node_address(key)?.as_deref() == Some(address) {
+                    self.by_node.remove(key).map_err(RegistryError::db)?;
+                }
             }
+            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, -1)?,
         }
         self.unverified.remove(address).map_err(RegistryError::db)?;
         if let Some(pool) = old.pool() {

@@ -11,6 +11,7 @@
 //! - [`entry_store`] — an address's rows and every index over them, changed together.
 //! - [`group_index`] — per pool, dense slots over coarse groups, fine groups and entries,
 //!   kept by the writer, drawn from by samples.
+//! - [`legacy_quota`] — legacy records held per source IP and subnet, and their limits.
 //! - [`tombstones`] — a node's seq high-water mark after its record is gone (replay defence).
 //! - [`registry_reader`] — sampling, paging and lookups inside a redb read transaction.
 //! - [`peer_sampler`] — the sampling algorithm: a group, a group within it, an entry.
@@ -25,6 +26,7 @@ pub mod entry_store;
 pub mod exclude_set;
 pub mod group_index;
 pub mod host_group;
+pub mod legacy_quota;
 pub mod peer_entry;
 pub mod peer_sampler;
 pub mod pool;
@@ -43,6 +45,7 @@ mod tests;
 
 pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
 pub use host_group::HostGroup;
+pub use legacy_quota::{LegacyLimits, LegacyQuota};
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
 pub use pool::Pool;
 pub use registry_census::RegistryCensus;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::LegacyLimits;
 use crate::record::{Deregistration, NodeId, PeerRecord};
 use crate::wire::ErrorReply;
 
@@ -39,7 +40,8 @@ pub enum RegistryCommand {
         #[serde(default)]
         verified: bool,
     },
-    /// Register an unsigned address from the seed's protocol.
+    /// Register an unsigned address from the seed's protocol. `limits` are the proposing
+    /// member's quotas, so every replica refuses the same registrations.
     RegisterLegacy {
         address: String,
         source_ip: String,
@@ -47,6 +49,8 @@ pub enum RegistryCommand {
         /// What the proposing member resolved the host name to (see `RegisterSigned`).
         #[serde(default)]
         resolved: Option<IpAddr>,
+        #[serde(default)]
+        limits: LegacyLimits,
     },
     /// The leader's dial-back reached `address` and the node there proved `node_id`'s key:
     /// the record (if that node still holds `address` with at least `seq`) joins the node

@@ -206,6 +206,8 @@ pub fn create_with_tables(path: &Path) -> Result<Database, RegistryError> {
     txn.open_table(TOMBSTONES_BY_EXPIRY)
         .map_err(RegistryError::db)?;
     txn.open_table(COUNTERS).map_err(RegistryError::db)?;
+    // Counts the legacy records of a registry written before the quota tables existed.
+    drop(super::LegacyQuota::open(&txn)?);
     if fresh {
         txn.open_table(REGISTRY_META)
             .map_err(RegistryError::db)?

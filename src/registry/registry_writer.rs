@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use redb::WriteTransaction;
 
 use super::entry_store::EntryStore;
+use super::legacy_quota::LegacyLimits;
 use super::tombstones::{Tombstone, Tombstones};
 use super::{
     CommandOutcome, HostGroup, LegacyRecord, PeerEntry, RegistryCommand, RegistryError,
@@ -56,7 +57,14 @@ impl<'t> RegistryWriter<'t> {
                 source_ip,
                 expires_at_ms,
                 resolved,
-            } => self.register_legacy(now_ms, address, source_ip, *expires_at_ms, *resolved),
+                limits,
+            } => self.register_legacy(
+                now_ms,
+                address,
+                source_ip,
+                *expires_at_ms,
+                (*resolved, *limits),
+            ),
             RegistryCommand::Deregister(d) => self.deregister(d),
             RegistryCommand::RemoveLegacy { address, source_ip } => {
                 self.remove_legacy(address, source_ip)
@@ -235,7 +243,7 @@ impl<'t> RegistryWriter<'t> {
         address: &str,
         source_ip: &str,
         expires_at_ms: u64,
-        resolved: Option<IpAddr>,
+        (resolved, limits): (Option<IpAddr>, LegacyLimits),
     ) -> Result<CommandOutcome, RegistryError> {
         let existing = self.entries.get(address)?;
         match existing.as_ref().map(|s| &s.entry) {
@@ -255,6 +263,10 @@ impl<'t> RegistryWriter<'t> {
                 Ok(CommandOutcome::AlreadyRegistered)
             }
             _ => {
+                // Only a new record counts against the quota; a refresh above does not.
+                if let Some(reply) = self.entries.legacy_refusal(source_ip, limits)? {
+                    return Ok(CommandOutcome::Refused(reply));
+                }
                 self.entries.put(&StoredEntry {
                     entry: PeerEntry::Legacy(LegacyRecord {
                         address: address.to_string(),

@@ -41,6 +41,15 @@ impl<In, Out> FrameCodec<In, Out> {
     }
 }
 
+impl<In, Out> FrameCodec<In, Out> {
+    /// Changes the limit from the next frame on (a member raises it once a connection has
+    /// authenticated).
+    pub fn set_max_frame_length(&mut self, max_frame_length: usize) {
+        self.inner.set_max_frame_length(max_frame_length);
+        self.max_frame_length = max_frame_length;
+    }
+}
+
 impl<In, Out> Default for FrameCodec<In, Out> {
     fn default() -> Self {
         Self::new(DEFAULT_MAX_FRAME_LENGTH)

@@ -71,4 +71,10 @@ pub enum DecodeError {
     Encode(String),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The receiver holds too many bytes of incomplete frames from all its peers together.
+    #[error(
+        "this member holds {budget} bytes of incomplete frames and lines already (its \
+         limit); send the rest of a request promptly, or retry later"
+    )]
+    OverBudget { budget: u64 },
 }

@@ -1,6 +1,7 @@
 //! Test harness: real `peerchain` processes on loopback, each in its own data directory.
 #![allow(dead_code)]
 
+pub mod abuse;
 pub mod chaos;
 pub mod chaos_report;
 pub mod chapter_client;
@@ -24,6 +25,12 @@ use peerchain::raft::ClusterSecret;
 use peerchain::wire::ClusterInfo;
 
 pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
+
+/// Flags that lift the per-source client quotas: the tests, benchmarks and checkers register
+/// thousands of records from 127.0.0.1, which the defaults (meant for the Internet) refuse.
+/// Tests of the quotas themselves start members with `client_quotas = true` instead.
+pub const NO_CLIENT_QUOTAS: &[&str] = peerchain::bootstrap::quota_config::NO_CLIENT_QUOTA_FLAGS;
+
 pub const NETWORK: &str = "peerchain-devnet";
 
 /// The built binary under test.
@@ -70,6 +77,8 @@ pub struct MemberProc {
     /// A command the member runs under, e.g. `["faketime", "-f", "+1h"]` for a clock an hour
     /// ahead (the binary and its arguments are appended); empty runs the binary directly.
     pub wrapper: Vec<String>,
+    /// Run with the default per-source client quotas instead of [`NO_CLIENT_QUOTAS`].
+    pub client_quotas: bool,
 }
 
 /// Exit code of the tmpfs wrapper when `mount` fails (so a test can tell it from a crash).
@@ -137,6 +146,7 @@ impl Cluster {
                 extra_args: extra.iter().map(|s| s.to_string()).collect(),
                 tmpfs: None,
                 wrapper: Vec::new(),
+                client_quotas: false,
             })
             .collect();
         let initial = members
@@ -228,6 +238,9 @@ impl Cluster {
         } else {
             cmd.args(["--initial-cluster", &initial]);
         }
+        if !m.client_quotas {
+            cmd.args(NO_CLIENT_QUOTAS);
+        }
         cmd.args(&m.extra_args)
             .env("PEERCHAIN_LOG", "info,openraft=warn")
             .env(
@@ -266,6 +279,7 @@ impl Cluster {
                 .unwrap_or_default(),
             tmpfs: None,
             wrapper: Vec::new(),
+            client_quotas: self.members.first().is_some_and(|m| m.client_quotas),
         });
         self.spawn(id, true)?;
         Ok(addr)

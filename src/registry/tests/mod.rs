@@ -4,7 +4,9 @@
 //! - [`writer`] — register, renew, deregister, legacy and expiry rules, tombstones.
 //! - [`sampling`] — the group index's invariant, sample uniformity and fairness, snapshots.
 //! - [`pools`] — verification, the node and legacy pools, host groups.
+//! - [`legacy_quota`] — legacy records held per source IP and subnet.
 
+mod legacy_quota;
 mod pools;
 mod sampling;
 mod writer;

@@ -84,6 +84,7 @@ fn legacy_records_are_only_in_the_legacy_pool_and_signed_only_in_the_node_pool()
                 source_ip: "1.1.1.1".into(),
                 expires_at_ms: 10_000,
                 resolved: None,
+                limits: Default::default(),
             },
         );
         let id = NodeIdentity::generate();

@@ -73,6 +73,7 @@ impl RandomWrites {
                 source_ip: "1.1.1.1".into(),
                 expires_at_ms: expires,
                 resolved: None,
+                limits: Default::default(),
             },
             8 => RegistryCommand::RemoveLegacy {
                 address: addr.clone(),
@@ -315,6 +316,7 @@ fn sample_cost_on_a_large_registry() {
                     source_ip: "1.1.1.1".into(),
                     expires_at_ms: 1_000,
                     resolved: None,
+                    limits: Default::default(),
                 })
                 .collect();
             f.apply_all(0, &cmds);

@@ -74,6 +74,7 @@ fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
         address: addr.into(),
         source_ip: ip.into(),
         expires_at_ms: 2_000,
+        limits: Default::default(),
     };
     let remove = |addr: &str, ip: &str| RegistryCommand::RemoveLegacy {
         address: addr.into(),
