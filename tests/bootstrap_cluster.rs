@@ -22,7 +22,7 @@ fn signed(id: &NodeIdentity, addr: &str) -> peerchain::record::PeerRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_through_any_member_are_readable_from_every_member() -> Result<()> {
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let mut want = BTreeSet::new();
     for id in 1..=3u64 {
         for k in 0..3 {
@@ -64,7 +64,7 @@ async fn registrations_through_any_member_are_readable_from_every_member() -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()> {
-    let mut cluster = Cluster::start(3, &[]).await?;
+    let mut cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -147,7 +147,7 @@ async fn acknowledged_registrations_survive_kill_9_of_the_leader() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_member_catches_up_from_a_snapshot() -> Result<()> {
-    let mut cluster = Cluster::start(3, &["--snapshot-every", "20"]).await?;
+    let mut cluster = Cluster::start_without_dial_back(3, &["--snapshot-every", "20"]).await?;
     let leader = cluster.wait_leader(Duration::from_secs(10)).await?;
     let lagging = (1..=3).find(|i| *i != leader).context("a follower")?;
     cluster.kill(lagging);
@@ -237,7 +237,7 @@ async fn a_lagging_follower_catches_up_with_append_entries_split_to_the_frame_li
 {
     // The smallest frame limit, and no snapshot: the follower must catch up from the log,
     // whose 64-entry AppendEntries batches are far larger than one 256 KiB frame.
-    let mut cluster = Cluster::start(
+    let mut cluster = Cluster::start_without_dial_back(
         3,
         &[
             "--max-frame-length",
@@ -318,7 +318,7 @@ fn ctl_ok(out: &std::process::Output) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fourth_member_added_as_learner_promoted_then_a_member_removed() -> Result<()> {
-    let mut cluster = Cluster::start(3, &[]).await?;
+    let mut cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let secret = support::path_str(&cluster.secret_file);
     cluster
         .client()
@@ -389,7 +389,7 @@ async fn fourth_member_added_as_learner_promoted_then_a_member_removed() -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly_and_state_survives() -> Result<()> {
-    let mut cluster = Cluster::start(3, &[]).await?;
+    let mut cluster = Cluster::start_without_dial_back(3, &[]).await?;
     cluster
         .client()
         .register(signed(&NodeIdentity::generate(), "127.40.0.1:1"))
@@ -420,7 +420,7 @@ fn server_code(e: ClientError) -> Option<peerchain::wire::ErrorCode> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_stale_requests_are_refused() -> Result<()> {
     use peerchain::wire::ErrorCode;
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let mut client = cluster.client();
     let owner = NodeIdentity::generate();
     let thief = NodeIdentity::generate();
@@ -517,7 +517,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
     use peerchain::client::FrameConnection;
     use peerchain::raft::ClusterSecret;
     use peerchain::wire::{ErrorCode, Request};
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let term_before = cluster.info(1).await?.term;
     // A vote request with a huge term would depose the leader if it were accepted.
     let vote = openraft::raft::VoteRequest::new(openraft::Vote::new(term_before + 100, 9), None);
@@ -568,7 +568,14 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
                     address: "127.71.0.1:1".into(),
                     source_ip: "127.0.0.9".into(),
                     expires_at_ms: u64::MAX,
+                    resolved: None,
                     limits: Default::default(),
+                },
+                // Only members may vouch for a record (the dial-back's command).
+                peerchain::registry::RegistryCommand::MarkVerified {
+                    address: "127.71.0.2:1".into(),
+                    node_id: NodeIdentity::generate().node_id(),
+                    seq: 1,
                 },
             ],
         },
@@ -621,7 +628,7 @@ async fn raft_rpcs_without_the_cluster_secret_are_refused() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_records_are_dropped_on_every_member() -> Result<()> {
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let now = peerchain::unix_ms();
     let long = NodeIdentity::generate().sign_record(NETWORK, "127.70.0.2:1", now, now + HOUR_MS);
     cluster.client().register(long).await?;
@@ -647,7 +654,7 @@ async fn expired_records_are_dropped_on_every_member() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_falls_back_past_a_dead_member() -> Result<()> {
-    let mut cluster = Cluster::start(3, &[]).await?;
+    let mut cluster = Cluster::start_without_dial_back(3, &[]).await?;
     cluster.kill(1);
     cluster.wait_leader(Duration::from_secs(15)).await?;
     // The dead member is first in the list ctl is given.

@@ -12,14 +12,14 @@ use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_repeatedly_under_load_loses_nothing() -> Result<()> {
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     chaos::leader_kill_cycles(ProcessFaults::new(cluster)?).await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn majority_loss_pause_cut_off_restart_and_rejoin_under_load() -> Result<()> {
-    let cluster = Cluster::start(3, &[]).await?;
+    let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     chaos::mixed_faults(ProcessFaults::new(cluster)?).await?;
     Ok(())
 }

@@ -71,6 +71,8 @@ fn single_shot_options() -> ClientOptions {
 /// free-space threshold (so the disk really fills), and member 1 leads.
 async fn cluster_with_tiny_disk(full: u64) -> Result<Cluster> {
     let mut cluster = Cluster::unstarted_n(3, &[])?;
+    // Its records are synthetic addresses: this is about the disk, not dial-back.
+    cluster.dial_back = false;
     let config = cluster.dir.path().join("no-threshold.toml");
     std::fs::write(&config, "min_free_disk = 0\n")?;
     let m = cluster.member_mut(full);
@@ -327,6 +329,13 @@ async fn fill_and_check(mut cluster: Cluster, full: u64, healthy: [u64; 2], tag:
     let acked: Acked = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let addrs: Vec<String> = healthy.iter().map(|id| cluster.addr(*id)).collect();
+    // A few seed-protocol records, so that its GET_PEERS (legacy pool only) has something
+    // to serve once the disk is full.
+    for i in 1..=3 {
+        let reply =
+            legacy_register(&cluster, healthy[0], &format!("127.{tag}.251.{i}:1000")).await?;
+        ensure!(reply == "Peer registered successfully", "{reply:?}");
+    }
     let filling = Instant::now();
     let writers = spawn_writers(&addrs, tag, &acked, &stop);
 

@@ -37,12 +37,19 @@ async fn node_falls_back_through_dead_seeds_and_remembers_the_members() -> Resul
         "joining through the third seed took {took:?}"
     );
     // Through the leader (linearizable): the registration went to member 3, and a
-    // follower may not have applied it yet.
-    let listed = cluster.client().get_peers(Some(1000), vec![], true).await?;
-    ensure!(
-        listed.iter().any(|p| p.address() == addr),
-        "record not in the registry"
-    );
+    // follower may not have applied it yet. The record is served once the leader's
+    // dial-back has reached the node and seen it prove its key.
+    let c = &cluster;
+    let a = addr.as_str();
+    eventually(
+        Duration::from_secs(10),
+        "the node's record verified and served",
+        || async move {
+            let listed = c.client().get_peers(Some(1000), vec![], true).await?;
+            Ok(listed.iter().any(|p| p.address() == a))
+        },
+    )
+    .await?;
     // It learned the live member list ...
     let status = net.status("a").await?;
     let members: HashSet<String> = status.bootstrap_members.iter().cloned().collect();

@@ -40,12 +40,10 @@ fn check_port_free() -> Result<()> {
     Ok(())
 }
 
-/// Whether member `id`'s local (non-linearizable) sample holds a legacy entry for `address`.
+/// Whether member `id`'s local operator listing holds a legacy entry for `address` (native
+/// samples never carry legacy records).
 async fn has_legacy(cluster: &Cluster, id: u64, address: &str) -> Result<bool> {
-    let peers = cluster
-        .client_of(id)
-        .get_peers(Some(1000), Vec::new(), false)
-        .await?;
+    let peers = cluster.admin_client_of(id)?.list_all(Some(1000)).await?;
     Ok(peers
         .iter()
         .any(|p| matches!(p, PeerEntry::Legacy(r) if r.address == address)))
@@ -144,11 +142,9 @@ async fn chapter_client_works_against_the_cluster() -> Result<()> {
     let reply = chapter.run(&["register", signed_addr]).await?;
     assert_eq!(reply, "Peer already registered");
 
-    // Read through the leader: the signed record is still there, untouched.
-    let peers = cluster
-        .client_of(2)
-        .get_peers(Some(1000), Vec::new(), true)
-        .await?;
+    // The operator listing: the signed record is still there, untouched. (Nothing listens
+    // at its address, so no dial-back verifies it and samples never carry it.)
+    let peers = cluster.admin_client_of(2)?.list_all(Some(1000)).await?;
     let stored = peers.iter().find(|p| p.address() == signed_addr);
     match stored {
         Some(PeerEntry::Signed(r)) => assert_eq!(r, &record, "the signed record changed"),

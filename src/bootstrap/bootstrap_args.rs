@@ -43,6 +43,13 @@ pub struct BootstrapArgs {
     /// Largest frame read or written, bytes (default 1 MiB).
     #[arg(long)]
     pub max_frame_length: Option<usize>,
+    /// Serve signed records in node samples without checking that their node answers at
+    /// their address (benchmarks and closed test networks only; give it to every member).
+    #[arg(long, env = "PEERCHAIN_NO_DIAL_BACK")]
+    pub no_dial_back: bool,
+    /// Dial-backs the leader starts per second, at most (default 20).
+    #[arg(long)]
+    pub dial_back_rate: Option<u32>,
     /// Serve metrics, health, readiness and a status page over HTTP on this address (off
     /// unless given; bind it to 127.0.0.1 or a monitoring network).
     #[arg(long)]
@@ -163,6 +170,12 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.max_frame_length {
             c.max_frame_length = v;
+        }
+        if self.no_dial_back {
+            c.dial_back = false;
+        }
+        if let Some(v) = self.dial_back_rate {
+            c.dial_back_rate = v;
         }
         if self.http.is_some() {
             c.http = self.http;

@@ -31,6 +31,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Free disk space below which writes are refused (reads go on).
 pub const DEFAULT_MIN_FREE_DISK: u64 = 64 * 1024 * 1024;
+/// Dial-backs the leader starts per second, at most. A check is one TCP connection and a
+/// handshake of a few hundred bytes; 20/s verifies a thousand new nodes a minute while a
+/// flood of fake records cannot turn the cluster into a fast port scanner.
+pub const DEFAULT_DIAL_BACK_RATE: u32 = 20;
+/// Highest `dial_back_rate` accepted.
+pub const MAX_DIAL_BACK_RATE: u32 = 1_000;
 
 /// Configuration of one bootstrap member. The same fields may come from flags or a TOML file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +76,12 @@ pub struct BootstrapConfig {
     pub max_connections: usize,
     /// Writes are refused while the data directory's disk has less free space than this.
     pub min_free_disk: u64,
+    /// Serve a signed record in node samples only after the leader connected to its address
+    /// and the node there proved the record's key. `false` serves signed records unchecked:
+    /// for benchmarks and closed test networks only (set it on every member).
+    pub dial_back: bool,
+    /// Dial-backs the leader starts per second, at most.
+    pub dial_back_rate: u32,
     /// Address of the HTTP side port (`/metrics`, `/health`, `/ready`, the status page); off
     /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
     /// bind it to loopback or a monitoring network (see docs/security-http.md).
@@ -97,6 +109,8 @@ impl Default for BootstrapConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             min_free_disk: DEFAULT_MIN_FREE_DISK,
+            dial_back: true,
+            dial_back_rate: DEFAULT_DIAL_BACK_RATE,
             http: None,
             quotas: QuotaConfig::default(),
         }
@@ -155,6 +169,11 @@ impl BootstrapConfig {
         }
         if self.max_connections == 0 {
             problems.push("max_connections must be at least 1".to_string());
+        }
+        if !(1..=MAX_DIAL_BACK_RATE).contains(&self.dial_back_rate) {
+            problems.push(format!(
+                "dial_back_rate must be between 1 and {MAX_DIAL_BACK_RATE} dials per second"
+            ));
         }
         problems.extend(self.quotas.problems());
         if problems.is_empty() {

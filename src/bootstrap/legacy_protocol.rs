@@ -10,7 +10,8 @@
 //!
 //! Records registered this way are unsigned legacy records: they never overwrite or remove a
 //! signed record, and only the IP that registered one may remove it. GET_PEERS answers a
-//! random sample of at most [`LEGACY_GET_PEERS_LIMIT`] peers instead of the whole registry.
+//! random subnet-fair sample of at most [`LEGACY_GET_PEERS_LIMIT`] legacy peers (never
+//! signed ones) instead of the whole registry.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +27,8 @@ pub use super::legacy_line::MAX_LINE;
 use super::legacy_line::{LegacyCommand, LineError as ParseError};
 use super::Member;
 use crate::metrics::FrameRefusal;
-use crate::registry::{CommandOutcome, RegistryCommand, MAX_SAMPLE_SIZE};
-use crate::wire::{ErrorCode, Request, Response};
+use crate::registry::{CommandOutcome, ExcludeSet, Pool, RegistryCommand, MAX_SAMPLE_SIZE};
+use crate::wire::ErrorCode;
 
 /// Most addresses one GET_PEERS answer carries.
 pub const LEGACY_GET_PEERS_LIMIT: usize = MAX_SAMPLE_SIZE;
@@ -153,6 +154,7 @@ async fn answer(member: &Arc<Member>, peer: SocketAddr, command: LegacyCommand) 
         }
         let ttl = u64::try_from(member.config.legacy_ttl.as_millis()).unwrap_or(u64::MAX);
         RegistryCommand::RegisterLegacy {
+            resolved: super::host_resolver::resolve_host(&address).await,
             address,
             source_ip,
             expires_at_ms: member.clock.now_or_own().saturating_add(ttl),
@@ -193,14 +195,15 @@ async fn quota_precheck(member: &Arc<Member>, address: &str, source_ip: &str) ->
     check.await.ok().flatten().map(|e| e.message)
 }
 
+/// A sample of the legacy pool only: the chapter's clients dial what they get with the
+/// chapter's protocol, which our signed nodes do not speak.
 async fn get_peers(member: &Arc<Member>) -> String {
-    let request = Request::GetPeers {
-        limit: Some(LEGACY_GET_PEERS_LIMIT as u32),
-        exclude: Vec::new(),
-        linearizable: false,
-    };
-    match super::RequestHandler::handle(member.clone(), request).await {
-        Response::Peers { peers } => {
+    let limit = LEGACY_GET_PEERS_LIMIT.min(member.entries_per_reply());
+    let sample =
+        super::request_handler::sample_pool(member, Pool::Legacy, limit, ExcludeSet::default())
+            .await;
+    match sample {
+        Ok(peers) => {
             let list: Vec<LegacyPeer<'_>> = peers
                 .iter()
                 .map(|p| LegacyPeer {
@@ -209,7 +212,6 @@ async fn get_peers(member: &Arc<Member>) -> String {
                 .collect();
             serde_json::to_string(&list).unwrap_or_else(|e| format!("Error: {e}"))
         }
-        Response::Error(e) => format!("Error: {}", e.message),
-        other => format!("Error: unexpected reply {other:?}"),
+        Err(e) => format!("Error: {}", e.message),
     }
 }

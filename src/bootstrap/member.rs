@@ -43,6 +43,13 @@ impl Member {
             .max(1)
     }
 
+    /// How many entries one page of the operator listing may carry: each also carries its
+    /// [`crate::wire::EntryDetail`].
+    pub fn listed_entries_per_reply(&self) -> usize {
+        let per_entry = MAX_ENCODED_PEER_ENTRY + crate::wire::MAX_ENCODED_ENTRY_DETAIL;
+        (self.config.max_frame_length.saturating_sub(REPLY_HEADROOM) / per_entry).max(1)
+    }
+
     /// The current leader's id and address, as this member knows it.
     pub fn leader(&self) -> Option<(MemberId, String)> {
         let m = self.raft.metrics();

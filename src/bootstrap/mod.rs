@@ -25,6 +25,9 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
+//! - [`host_resolver`] — resolves a registered host name once, at proposal.
+//! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.
 //! - [`raft_events`] — one log line per leader or membership change.
 //! - [`election`] — an operator's request that a given member stand for election.
 //! - [`cluster_clock`] — [`ClusterClock`], cluster time from the voters' clocks.
@@ -46,9 +49,12 @@ pub mod clock_sampler;
 pub mod cluster_clock;
 pub mod connection;
 pub mod connection_quota;
+pub mod dial_back;
 pub mod election;
 pub mod expiry_task;
 pub mod frame_budget;
+pub mod host_resolver;
+pub mod key_probe;
 pub mod leader_link;
 pub mod legacy_line;
 pub mod legacy_protocol;
@@ -73,6 +79,7 @@ pub use client_quotas::ClientQuotas;
 pub use clock_sampler::ClockSampler;
 pub use cluster_clock::ClusterClock;
 pub use connection::Connection;
+pub use dial_back::DialBack;
 pub use expiry_task::ExpiryTask;
 pub use leader_link::LeaderLink;
 pub use member::Member;
@@ -184,6 +191,9 @@ pub async fn run_with_http(
         metrics,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    if member.config.dial_back {
+        tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
+    }
     tracker.spawn(ClockSampler::new(member.clone(), cancel.clone()).run());
     tracker.spawn(crate::http::member_watch(member.clone(), cancel.clone()));
     if let Some(http) = http {

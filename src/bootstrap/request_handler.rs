@@ -13,10 +13,10 @@ use super::proposer::{no_leader, write_local, WriteError};
 use super::Member;
 use crate::raft::{raft_settings, ClusterSecret, MemberId};
 use crate::registry::{
-    CommandOutcome, ExcludeSet, RegistryCommand, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE,
-    MAX_SAMPLE_SIZE,
+    CommandOutcome, ExcludeSet, PeerEntry, Pool, RegistryCommand, DEFAULT_SAMPLE_SIZE,
+    MAX_PAGE_SIZE, MAX_SAMPLE_SIZE,
 };
-use crate::wire::{ErrorCode, ErrorReply, PeerPage, Request, Response};
+use crate::wire::{EntryDetail, ErrorCode, ErrorReply, PeerPage, Request, Response};
 
 /// How long an admin request forwarded to the leader may take (adding a learner waits for it
 /// to catch up).
@@ -101,11 +101,13 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             record
                 .check_expiry(earliest, latest, max_ttl)
                 .map_err(ErrorReply::from)?;
-            match m
-                .proposer
-                .propose(RegistryCommand::Register(record))
-                .await?
-            {
+            let command = RegistryCommand::RegisterSigned {
+                resolved: super::host_resolver::resolve_host(&record.address).await,
+                record,
+                // With dial-back off, this member vouches for the record itself.
+                verified: !m.config.dial_back,
+            };
+            match m.proposer.propose(command).await? {
                 CommandOutcome::Registered { replaced } => Ok(Response::Registered { replaced }),
                 other => outcome_error(other),
             }
@@ -135,13 +137,26 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
             reply
         }
         Request::ListPeers { after, limit } => {
-            let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.entries_per_reply());
-            let (peers, next) = m
+            let limit =
+                clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_PAGE_SIZE).min(m.listed_entries_per_reply());
+            let (rows, next) = m
                 .registry
                 .read(move |r| r.page(after.as_deref(), limit))
                 .await
                 .map_err(storage_reply)?;
-            Ok(Response::PeerPage(PeerPage { peers, next }))
+            let details = rows
+                .iter()
+                .map(|s| EntryDetail {
+                    verified: s.verified,
+                    group: s.group.inner(),
+                })
+                .collect();
+            let peers = rows.into_iter().map(|s| s.entry).collect();
+            Ok(Response::PeerPage(PeerPage {
+                peers,
+                next,
+                details,
+            }))
         }
         Request::ClusterInfo => Ok(Response::ClusterInfo(m.cluster_info().await?)),
         Request::Forward { commands } => {
@@ -233,19 +248,36 @@ async fn get_peers(
         }
     }
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE).min(m.entries_per_reply());
+    let peers = sample_pool(m, Pool::Node, limit, excluded).await?;
+    Ok(Response::Peers { peers })
+}
+
+/// A sample of up to `limit` live entries of `pool`, from this member's registry. Native
+/// `GetPeers` draws from the node pool only, the seed's `GET_PEERS` from the legacy pool
+/// only: the two never mix.
+///
+/// # Errors
+/// `storage` if the registry cannot be read.
+pub async fn sample_pool(
+    m: &Arc<Member>,
+    pool: Pool,
+    limit: usize,
+    excluded: ExcludeSet,
+) -> Result<Vec<PeerEntry>, ErrorReply> {
+    // Cluster time (the voters' median clock), as every other expiry decision uses.
     let now = m.clock.now_or_own();
     let mut peers = m
         .registry
-        .read(move |r| r.sample(limit, &excluded, now, &mut rand::thread_rng()))
+        .read(move |r| r.sample(pool, limit, &excluded, now, &mut rand::thread_rng()))
         .await
         .map_err(storage_reply)?;
     // Who registered a legacy record is for operators, not for every newcomer.
     for p in &mut peers {
-        if let crate::registry::PeerEntry::Legacy(l) = p {
+        if let PeerEntry::Legacy(l) = p {
             l.registered_from.clear();
         }
     }
-    Ok(Response::Peers { peers })
+    Ok(peers)
 }
 
 async fn membership(m: &Arc<Member>, request: Request) -> Result<Response, ErrorReply> {

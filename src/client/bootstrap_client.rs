@@ -11,7 +11,7 @@ use super::{ClientError, FrameConnection};
 use crate::raft::ClusterSecret;
 use crate::record::{Deregistration, PeerRecord};
 use crate::registry::PeerEntry;
-use crate::wire::{ClusterInfo, PeerPage, Request, Response};
+use crate::wire::{ClusterInfo, EntryDetail, PeerPage, Request, Response};
 
 /// Default time to wait for a TCP connection to one member.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -244,6 +244,28 @@ impl BootstrapClient {
         loop {
             let page = self.list_page(after, page_size).await?;
             all.extend(page.peers);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Like [`Self::list_all`], with what the registry keeps about each entry (whether it
+    /// is verified and served, its subnet group); `None` from a member that predates it.
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn list_all_detailed(
+        &mut self,
+        page_size: Option<u32>,
+    ) -> Result<Vec<(PeerEntry, Option<EntryDetail>)>, ClientError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_page(after, page_size).await?;
+            let mut details = page.details.into_iter();
+            all.extend(page.peers.into_iter().map(|p| (p, details.next())));
             match page.next {
                 Some(n) => after = Some(n),
                 None => return Ok(all),

@@ -8,7 +8,7 @@ use crate::client::{BootstrapClient, ClientError, ClientOptions, NodeStatusQuery
 use crate::raft::ClusterSecret;
 use crate::record::NodeIdentity;
 use crate::registry::PeerEntry;
-use crate::wire::{ClusterInfo, NodeStatus, Request};
+use crate::wire::{ClusterInfo, EntryDetail, NodeStatus, Request};
 
 /// Admin requests may wait for a learner to catch up.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,11 +111,11 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
             all,
             linearizable,
         } => {
-            let peers = if all {
-                client.list_all(limit.or(Some(1000))).await?
-            } else {
-                client.get_peers(limit, Vec::new(), linearizable).await?
-            };
+            if all {
+                let listed = client.list_all_detailed(limit.or(Some(1000))).await?;
+                return print_listing(out, args.json, &listed);
+            }
+            let peers = client.get_peers(limit, Vec::new(), linearizable).await?;
             print_peers(out, args.json, &peers)
         }
         CtlCommand::Cluster { action } => match action.unwrap_or(ClusterAction::Info) {
@@ -292,6 +292,54 @@ fn print_peers(out: &mut dyn Write, json: bool, peers: &[PeerEntry]) -> Result<(
         )?;
     }
     writeln!(out, "{} peers", peers.len())?;
+    Ok(())
+}
+
+/// The operator listing: each entry with whether it is served (a verified signed record,
+/// or a legacy one, which the seed protocol serves) and its subnet group.
+fn print_listing(
+    out: &mut dyn Write,
+    json: bool,
+    listed: &[(PeerEntry, Option<EntryDetail>)],
+) -> Result<(), CtlError> {
+    if json {
+        let rows: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|(p, d)| serde_json::json!({ "entry": p, "detail": d }))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(rows))?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<28} {:<8} {:<18} {:>15} {:<9} GROUP",
+        "ADDRESS", "KIND", "NODE", "EXPIRES_IN_S", "VERIFIED"
+    )?;
+    let now = crate::unix_ms();
+    for (p, d) in listed {
+        let (kind, node) = match p {
+            PeerEntry::Signed(r) => ("signed", r.node_id.to_string()[..16].to_string()),
+            PeerEntry::Legacy(_) => ("legacy", "-".to_string()),
+        };
+        let verified = match (p, d) {
+            (PeerEntry::Legacy(_), _) => "-",
+            (_, Some(d)) if d.verified => "yes",
+            (_, Some(_)) => "no",
+            (_, None) => "?",
+        };
+        let ttl = p.expires_at_ms().saturating_sub(now) / 1000;
+        let group = d.as_ref().map_or("?", |d| d.group.as_str());
+        writeln!(
+            out,
+            "{:<28} {:<8} {:<18} {:>15} {:<9} {group}",
+            p.address(),
+            kind,
+            node,
+            ttl,
+            verified
+        )?;
+    }
+    writeln!(out, "{} peers", listed.len())?;
     Ok(())
 }
 

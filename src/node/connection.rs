@@ -180,6 +180,19 @@ impl Connection {
         let node_id = match self.handshake.check_hello(&hello, &self.node.identity) {
             Ok(id) => id,
             Err(e) => {
+                let other_chain = matches!(
+                    e,
+                    HandshakeError::WrongGenesis | HandshakeError::WrongDifficulty(..)
+                );
+                if other_chain && !self.is_outbound() {
+                    // Same network, other chain rules: still prove our key before refusing.
+                    // A bootstrap member's dial-back checks who listens here, not our chain
+                    // (it cannot know the difficulty), and signing a fresh challenge under
+                    // our domain and network gives nobody anything to replay.
+                    self.send_hello(ctx);
+                    let signature = self.handshake.prove(&self.node.identity, &hello);
+                    self.send(PeerMessage::HelloProof { signature }, ctx);
+                }
                 if e == HandshakeError::SelfConnection {
                     self.manager.do_send(Closed {
                         conn_id: self.id,

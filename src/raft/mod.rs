@@ -4,7 +4,10 @@
 //! - [`type_config`] — openraft's type parameters for the registry.
 //! - [`log_store`] — the Raft log, vote and committed id in `raft-log.redb`.
 //! - [`state_machine_store`] — the applied registry in `state.redb`, plus snapshots.
+//! - [`snapshot_builder`] — streams the registry into a snapshot file.
+//! - [`snapshot_dir`] — `current.json` and leftovers in the snapshot directory.
 //! - [`snapshot_file`] — the streamed snapshot file format.
+//! - [`snapshot_install`] — builds a new registry database from a snapshot file.
 //! - [`raft_network`] — RPCs to other members over authenticated frame connections.
 //! - [`member_auth`] — the HMAC challenge that proves knowledge of the cluster secret.
 //! - [`raft_settings`] — timeouts, including per-member disjoint election windows.
@@ -15,7 +18,10 @@ pub mod log_store;
 pub mod member_auth;
 pub mod raft_network;
 pub mod raft_settings;
+pub mod snapshot_builder;
+pub mod snapshot_dir;
 pub mod snapshot_file;
+pub mod snapshot_install;
 pub mod state_machine_store;
 pub mod type_config;
 

@@ -2,21 +2,24 @@
 //! installing a snapshot holds the registry in memory.
 //!
 //! ```text
-//! "PCSNAP02"                      8-byte magic (the format version is its last two digits)
-//! ( len: u32 BE | item bytes )*   one MessagePack SnapshotItem each: every entry with its
-//!                                 slot, in address order, then every tombstone
+//! "PCSNAP03"                      8-byte magic (the format version is its last two digits)
+//! ( len: u32 BE | item bytes )*   one MessagePack SnapshotItem each: every stored entry
+//!                                 (with its subnet group and verified flag), in address
+//!                                 order, then every tombstone
 //! 0u32                            end marker
 //! count: u64 BE                   number of items
 //! sha256: [u8; 32]                over every item's bytes, in order
 //! ```
 //!
-//! Format 01 held bare entries without slots or tombstones; a reader refuses it by name.
+//! Format 01 held bare entries without slots or tombstones, format 02 entries with their
+//! slot in the flat sampling index and no group or verified flag; a reader refuses both by
+//! name.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"PCSNAP02";
+const MAGIC: &[u8; 8] = b"PCSNAP03";
 /// The start of every format's magic; what follows is the version.
 const MAGIC_PREFIX: &[u8; 6] = b"PCSNAP";
 /// Largest entry accepted from a snapshot (records are a few hundred bytes).
@@ -208,9 +211,9 @@ mod tests {
     #[test]
     fn a_snapshot_of_the_older_format_is_refused_by_name() {
         let mut bytes = build(&[b"one"]);
-        bytes[..8].copy_from_slice(b"PCSNAP01");
+        bytes[..8].copy_from_slice(b"PCSNAP02");
         let err = drain(&bytes).expect_err("old format");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("PCSNAP01"), "{err}");
+        assert!(err.to_string().contains("PCSNAP02"), "{err}");
     }
 }

@@ -10,35 +10,27 @@ use std::path::{Path, PathBuf};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
 };
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::snapshot_file::{SnapshotReader, SnapshotWriter};
+use super::snapshot_builder::{open_snapshot, SnapshotBuilder};
+use super::snapshot_dir::{read_current, remove_leftovers, set_current, sync_dir, CurrentSnapshot};
+use super::snapshot_install::build_from_snapshot;
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
 use crate::metrics::StorageMetrics;
-use crate::registry::registry_db::create_with_tables;
-use crate::registry::{
-    CommandOutcome, RegistryDb, RegistryError, RegistryReader, RegistryWriter, SnapshotItem,
-};
+use crate::registry::{CommandOutcome, RegistryDb, RegistryError, RegistryWriter};
 
-const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
-const KEY_APPLIED: &str = "last_applied";
-const KEY_MEMBERSHIP: &str = "last_membership";
-const CURRENT_SNAPSHOT: &str = "current.json";
+/// `last_applied` and `last_membership`, written with the registry changes they cover.
+pub(super) const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+pub(super) const KEY_APPLIED: &str = "last_applied";
+pub(super) const KEY_MEMBERSHIP: &str = "last_membership";
 
-type StorageResult<T> = Result<T, StorageError<MemberId>>;
-type Membership = StoredMembership<MemberId, BasicNode>;
-type Meta = SnapshotMeta<MemberId, BasicNode>;
-
-/// Which snapshot file is current, and what it covers.
-#[derive(Serialize, Deserialize)]
-struct CurrentSnapshot {
-    meta: Meta,
-    file: String,
-}
+pub(super) type StorageResult<T> = Result<T, StorageError<MemberId>>;
+pub(super) type Membership = StoredMembership<MemberId, BasicNode>;
+pub(super) type Meta = SnapshotMeta<MemberId, BasicNode>;
 
 /// The state machine of one member. Clones share the database.
 #[derive(Clone)]
@@ -199,50 +191,7 @@ impl StateMachineStore {
     }
 }
 
-/// Builds a complete registry database at `path` from the snapshot file `snap`.
-fn build_from_snapshot(path: &Path, snap: &Path, meta: &Meta) -> Result<Database, String> {
-    let db = create_with_tables(path).map_err(|e| e.to_string())?;
-    let mut reader = SnapshotReader::new(File::open(snap).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    const CHUNK: usize = 10_000;
-    loop {
-        let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-        txn.set_durability(Durability::None)
-            .map_err(|e| e.to_string())?;
-        let mut n = 0;
-        let mut finished = false;
-        {
-            let mut writer = RegistryWriter::open(&txn).map_err(|e| e.to_string())?;
-            while n < CHUNK {
-                match reader.next_entry().map_err(|e| e.to_string())? {
-                    Some(bytes) => {
-                        let item = SnapshotItem::decode(&bytes).map_err(|e| e.to_string())?;
-                        writer.restore(&item).map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                    None => {
-                        writer.finish_restore().map_err(|e| e.to_string())?;
-                        finished = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if finished {
-            let mut t = txn.open_table(SM_META).map_err(|e| e.to_string())?;
-            put_meta(&mut t, KEY_APPLIED, &meta.last_log_id).map_err(|e| e.to_string())?;
-            put_meta(&mut t, KEY_MEMBERSHIP, &meta.last_membership).map_err(|e| e.to_string())?;
-            drop(t);
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| e.to_string())?;
-            txn.commit().map_err(|e| e.to_string())?;
-            return Ok(db);
-        }
-        txn.commit().map_err(|e| e.to_string())?;
-    }
-}
-
-fn put_meta<T: Serialize>(
+pub(super) fn put_meta<T: Serialize>(
     table: &mut redb::Table<&'static str, &'static [u8]>,
     key: &str,
     value: &T,
@@ -280,145 +229,6 @@ fn read_applied(
         None => Membership::default(),
     };
     Ok((applied, membership))
-}
-
-/// Removes files an interrupted snapshot build, transfer or install left behind.
-fn remove_leftovers(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let partial = [".building", ".installing", ".receiving", ".tmp"];
-            if partial.iter().any(|s| name.ends_with(s)) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-fn sync_dir(file: &Path) -> io::Result<()> {
-    match file.parent() {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
-    }
-}
-
-fn set_current(dir: &Path, current: &CurrentSnapshot) -> io::Result<()> {
-    let tmp = dir.join("current.json.tmp");
-    let bytes = serde_json::to_vec(current).map_err(io::Error::other)?;
-    fs::write(&tmp, bytes)?;
-    File::open(&tmp)?.sync_all()?;
-    let target = dir.join(CURRENT_SNAPSHOT);
-    fs::rename(&tmp, &target)?;
-    sync_dir(&target)?;
-    // Older snapshot files are no longer needed.
-    for entry in fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(".snap") && name != current.file {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-    Ok(())
-}
-
-fn read_current(dir: &Path) -> io::Result<Option<CurrentSnapshot>> {
-    match fs::read(dir.join(CURRENT_SNAPSHOT)) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(io::Error::other),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Streams the registry, as of one read transaction, into a snapshot file.
-#[derive(Clone)]
-pub struct SnapshotBuilder {
-    db: RegistryDb,
-    snapshot_dir: PathBuf,
-}
-
-impl SnapshotBuilder {
-    fn build_sync(&self) -> Result<(Meta, PathBuf), StorageIOError<MemberId>> {
-        let err = |e: String| StorageIOError::write_snapshot(None, any_err(e));
-        let db = self.db.current().map_err(|e| err(e.to_string()))?;
-        let txn = db.begin_read().map_err(|e| err(e.to_string()))?;
-        let (last_applied, membership) = {
-            let table = txn.open_table(SM_META).map_err(|e| err(e.to_string()))?;
-            let applied = table.get(KEY_APPLIED).map_err(|e| err(e.to_string()))?;
-            let applied: Option<LogId<MemberId>> = match applied {
-                Some(v) => rmp_serde::from_slice(v.value()).map_err(|e| err(e.to_string()))?,
-                None => None,
-            };
-            let m = table.get(KEY_MEMBERSHIP).map_err(|e| err(e.to_string()))?;
-            let m: Membership = match m {
-                Some(v) => rmp_serde::from_slice(v.value()).map_err(|e| err(e.to_string()))?,
-                None => Membership::default(),
-            };
-            (applied, m)
-        };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let snapshot_id = match last_applied {
-            Some(l) => format!(
-                "{}-{}-{}-{stamp}",
-                l.leader_id.term, l.leader_id.node_id, l.index
-            ),
-            None => format!("0-0-0-{stamp}"),
-        };
-        let tmp = self.snapshot_dir.join(format!("{snapshot_id}.building"));
-        let reader = RegistryReader::open(&txn).map_err(|e| err(e.to_string()))?;
-        let mut out = SnapshotWriter::new(File::create(&tmp).map_err(|e| err(e.to_string()))?)
-            .map_err(|e| err(e.to_string()))?;
-        reader
-            .for_each_snapshot_item(|bytes| {
-                out.push(bytes).map_err(|e| RegistryError::Corrupt {
-                    key: String::new(),
-                    reason: e.to_string(),
-                })
-            })
-            .map_err(|e| err(e.to_string()))?;
-        let (file, _count) = out.finish().map_err(|e| err(e.to_string()))?;
-        file.sync_all().map_err(|e| err(e.to_string()))?;
-        let name = format!("{snapshot_id}.snap");
-        let path = self.snapshot_dir.join(&name);
-        fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))?;
-        let meta = Meta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
-        };
-        set_current(
-            &self.snapshot_dir,
-            &CurrentSnapshot {
-                meta: meta.clone(),
-                file: name,
-            },
-        )
-        .map_err(|e| err(e.to_string()))?;
-        Ok((meta, path))
-    }
-}
-
-async fn open_snapshot(meta: Meta, path: PathBuf) -> StorageResult<Snapshot<TypeConfig>> {
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), any_err(e)))?;
-    Ok(Snapshot {
-        meta,
-        snapshot: Box::new(file),
-    })
-}
-
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
-        let this = self.clone();
-        let (meta, path) = tokio::task::spawn_blocking(move || this.build_sync())
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, any_err(e)))??;
-        tracing::info!(snapshot = %meta.snapshot_id, "built snapshot");
-        open_snapshot(meta, path).await
-    }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {

@@ -16,8 +16,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransac
 use serde::{Deserialize, Serialize};
 
 use super::registry_tables::PEERS;
-use super::registry_writer::decode_entry;
-use super::{PeerEntry, RegistryDb, RegistryError};
+use super::{PeerEntry, RegistryDb, RegistryError, StoredEntry};
 use crate::record::SourceSubnet;
 use crate::wire::{ErrorCode, ErrorReply};
 
@@ -82,7 +81,7 @@ impl<'t> LegacyQuota<'t> {
         let peers = txn.open_table(PEERS).map_err(RegistryError::db)?;
         for item in peers.iter().map_err(RegistryError::db)? {
             let (key, value) = item.map_err(RegistryError::db)?;
-            if let PeerEntry::Legacy(l) = decode_entry(key.value(), value.value())? {
+            if let PeerEntry::Legacy(l) = StoredEntry::decode(key.value(), value.value())?.entry {
                 self.add(&l.registered_from, 1)?;
             }
         }

@@ -2,15 +2,19 @@
 //! that millions of records never have to sit in memory.
 //!
 //! Layout:
-//! - [`peer_entry`] — what is stored per address (a signed record, or a legacy unsigned one).
+//! - [`peer_entry`] — what is served per address (a signed record, or a legacy unsigned one).
+//! - [`stored_entry`] — what is stored per address: the entry, its subnet group, verified.
+//! - [`host_group`] — the subnet groups an address counts in (names by resolved address).
+//! - [`pool`] — the node and legacy sampling pools, which never mix.
 //! - [`registry_command`] — the commands Raft replicates and their outcomes.
 //! - [`registry_writer`] — applies commands inside a redb write transaction (deterministic).
-//! - [`slot_index`] — dense slots `0..n` over the entries, kept by the writer, drawn from by
-//!   samples.
+//! - [`entry_store`] — an address's rows and every index over them, changed together.
+//! - [`group_index`] — per pool, dense slots over coarse groups, fine groups and entries,
+//!   kept by the writer, drawn from by samples.
 //! - [`legacy_quota`] — legacy records held per source IP and subnet, and their limits.
 //! - [`tombstones`] — a node's seq high-water mark after its record is gone (replay defence).
 //! - [`registry_reader`] — sampling, paging and lookups inside a redb read transaction.
-//! - [`peer_sampler`] — the sampling algorithm: uniform draws, one peer per subnet group.
+//! - [`peer_sampler`] — the sampling algorithm: a group, a group within it, an entry.
 //! - [`exclude_set`] — a sample's capped exclude list.
 //! - [`snapshot_item`] — what a snapshot stream carries (entries with slots, tombstones).
 //! - [`registry_db`] — the shared, swappable handle to the registry database.
@@ -18,32 +22,39 @@
 //! - [`registry_census`] — signed/legacy counts and addresses per subnet group, for
 //!   metrics and the status page.
 
+pub mod entry_store;
 pub mod exclude_set;
+pub mod group_index;
+pub mod host_group;
 pub mod legacy_quota;
 pub mod peer_entry;
 pub mod peer_sampler;
+pub mod pool;
 pub mod registry_census;
 pub mod registry_command;
 pub mod registry_db;
 pub mod registry_reader;
 pub mod registry_tables;
 pub mod registry_writer;
-pub mod slot_index;
 pub mod snapshot_item;
+pub mod stored_entry;
 pub mod tombstones;
 
 #[cfg(test)]
 mod tests;
 
 pub use exclude_set::{ExcludeError, ExcludeSet, MAX_EXCLUDE};
+pub use host_group::HostGroup;
 pub use legacy_quota::{LegacyLimits, LegacyQuota};
 pub use peer_entry::{LegacyRecord, PeerEntry, MAX_ENCODED_PEER_ENTRY};
+pub use pool::Pool;
 pub use registry_census::RegistryCensus;
 pub use registry_command::{CommandOutcome, RegistryBatch, RegistryCommand};
 pub use registry_db::RegistryDb;
 pub use registry_reader::RegistryReader;
 pub use registry_writer::RegistryWriter;
 pub use snapshot_item::SnapshotItem;
+pub use stored_entry::StoredEntry;
 pub use tombstones::Tombstone;
 
 /// Default number of peers in a GET_PEERS sample.

@@ -1,90 +1,70 @@
-//! [`PeerSampler`]: the pure part of a `GetPeers` sample — which slots to draw, and which of
-//! the drawn entries to keep.
+//! [`PeerSampler`]: the drawing part of a sample — a subnet group, a group within it, an
+//! entry — over a pool's [`super::group_index`].
 //!
-//! Slots are drawn uniformly **without replacement** from `0..n` by a lazy Fisher–Yates
-//! shuffle: draw `i` swaps position `i` with a random position in `i..n` of a virtual
-//! permutation, of which only the swapped positions are stored (a hash map with one entry
-//! per draw). Every entry is equally likely at every draw, whatever its address, its
-//! neighbours in any order, or when it was registered.
+//! The sample walks a tree of three levels: the pool's coarse groups (`/16`, `/32`), in each
+//! its fine groups (`/24`, `/48`), in each its entries. Every level draws its children
+//! uniformly **without replacement** by a lazy Fisher–Yates shuffle (draw `i` swaps position
+//! `i` with a random position in `i..n` of a virtual permutation, of which only the swapped
+//! positions are stored), and asks a child for an entry when it draws it. Once a level has
+//! drawn every child, it goes round the children it drew, in draw order, dropping those that
+//! have nothing left. So a sample of `limit` takes one entry from each of `limit` different
+//! coarse groups if there are that many; only then a second from any, from another fine
+//! group of it if it has one. Ten thousand peers in one `/24` are one group among the
+//! others, however many there are of them.
 //!
-//! At most `max(limit × 8, 64)` slots are drawn (fewer if the registry is smaller, in which
-//! case every entry is seen once in random order). The caller skips drawn entries that are
-//! excluded or no longer live. Of the rest, the first entry of each subnet group is taken
-//! (`/16` for IPv4, `/32` for IPv6, the host name otherwise); entries of a group already
-//! taken are kept aside, up to `limit`. If the draws end with fewer than `limit` peers, the
-//! sample is topped up from those kept aside, in draw order: a short sample only happens when
-//! the registry (less exclusions and expired entries) has too few entries or the draws ran
-//! out, never merely because few subnets are present.
-//!
-//! Drawing also stops early once enough entries are kept aside to fill the sample and the
-//! last `max(limit, 64)` entries offered brought no new subnet group: a registry of few
-//! subnets (a test network on one /16) then costs about `2 × limit` lookups, not the whole
-//! budget.
+//! Each entry costs a few point lookups (a slot per level, a size per newly drawn group), and
+//! at most `max(limit × 8, 64)` entries are drawn (the caller skips excluded and expired
+//! ones), so a sample costs O(limit · log n) however large the pool is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rand::Rng;
 
-use super::PeerEntry;
-use crate::record::PeerAddress;
+use super::{HostGroup, Pool, RegistryError};
 
-/// Slots drawn per requested peer before a sample settles for what it found.
+/// Entries drawn per requested peer before a sample settles for what it found.
 pub const SAMPLE_DRAW_FACTOR: usize = 8;
-/// Slots drawn at least, so that small samples survive a few expired or excluded entries.
+/// Entries drawn at least, so that small samples survive a few expired or excluded entries.
 pub const MIN_SAMPLE_DRAWS: usize = 64;
 
-/// One sample in progress.
-pub struct PeerSampler {
-    population: u64,
-    drawn: u64,
-    max_draws: u64,
-    /// Positions of the virtual permutation that differ from the identity.
-    moved: HashMap<u64, u64>,
-    limit: usize,
-    groups: HashSet<String>,
-    picked: Vec<PeerEntry>,
-    spare: Vec<PeerEntry>,
-    /// Entries offered since the last one of a new subnet group.
-    offers_without_new_group: usize,
+/// Where a sample reads the group index: scope sizes and the member in a slot.
+pub trait GroupSource {
+    /// Members in `scope` (0 if it is empty or absent).
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn size(&self, scope: &str) -> Result<u64, RegistryError>;
+
+    /// The member in `slot` of `scope`.
+    ///
+    /// # Errors
+    /// Storage errors, or [`RegistryError::Corrupt`] if a slot below the size is empty.
+    fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError>;
 }
 
-impl PeerSampler {
-    /// A sample of up to `limit` peers from `population` slots (`0..population`).
-    pub fn new(population: u64, limit: usize) -> Self {
-        let budget = limit
-            .saturating_mul(SAMPLE_DRAW_FACTOR)
-            .max(MIN_SAMPLE_DRAWS);
-        let max_draws = population.min(u64::try_from(budget).unwrap_or(u64::MAX));
+/// A uniform permutation of `0..n`, drawn one position at a time.
+struct LazyPermutation {
+    n: u64,
+    drawn: u64,
+    /// Positions of the virtual permutation that differ from the identity.
+    moved: HashMap<u64, u64>,
+}
+
+impl LazyPermutation {
+    fn new(n: u64) -> Self {
         Self {
-            population,
+            n,
             drawn: 0,
-            max_draws,
             moved: HashMap::new(),
-            limit,
-            groups: HashSet::new(),
-            picked: Vec::with_capacity(limit.min(1024)),
-            spare: Vec::new(),
-            offers_without_new_group: 0,
         }
     }
 
-    /// Whether more draws are unlikely to find another subnet group, and those kept aside
-    /// already fill the sample.
-    fn diversity_exhausted(&self) -> bool {
-        self.picked.len() + self.spare.len() >= self.limit
-            && self.offers_without_new_group >= self.limit.max(MIN_SAMPLE_DRAWS)
-    }
-
-    /// The next slot to look at, or `None` once the sample is full or the draws are spent.
-    pub fn next_slot<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<u64> {
-        if self.picked.len() >= self.limit
-            || self.drawn >= self.max_draws
-            || self.diversity_exhausted()
-        {
+    fn next<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<u64> {
+        if self.drawn >= self.n {
             return None;
         }
         let i = self.drawn;
-        let j = rng.gen_range(i..self.population);
+        let j = rng.gen_range(i..self.n);
         let at = |m: &HashMap<u64, u64>, p: u64| m.get(&p).copied().unwrap_or(p);
         let chosen = at(&self.moved, j);
         let displaced = at(&self.moved, i);
@@ -94,99 +74,208 @@ impl PeerSampler {
         self.drawn += 1;
         Some(chosen)
     }
+}
 
-    /// Offers a drawn entry that is live and not excluded.
-    pub fn offer(&mut self, entry: PeerEntry) {
-        if self.groups.insert(subnet_group(entry.address())) {
-            self.picked.push(entry);
-            self.offers_without_new_group = 0;
-        } else {
-            self.offers_without_new_group += 1;
-            if self.spare.len() < self.limit {
-                self.spare.push(entry);
-            }
-        }
+/// One group being drawn from: its scope, its shuffle, and the children drawn so far.
+struct Level {
+    scope: String,
+    /// Levels below this one (0: its members are entries).
+    below: u8,
+    order: LazyPermutation,
+    children: Vec<Level>,
+    cursor: usize,
+}
+
+impl Level {
+    fn open(src: &impl GroupSource, scope: String, below: u8) -> Result<Self, RegistryError> {
+        let n = src.size(&scope)?;
+        Ok(Self {
+            scope,
+            below,
+            order: LazyPermutation::new(n),
+            children: Vec::new(),
+            cursor: 0,
+        })
     }
 
-    /// The sample: one peer per subnet group first, then topped up from repeated groups.
-    pub fn finish(mut self) -> Vec<PeerEntry> {
-        let missing = self.limit.saturating_sub(self.picked.len());
-        self.picked.extend(self.spare.into_iter().take(missing));
-        self.picked
+    /// The next entry under this group, or `None` once every one was drawn.
+    fn next<R: Rng + ?Sized>(
+        &mut self,
+        src: &impl GroupSource,
+        rng: &mut R,
+    ) -> Result<Option<String>, RegistryError> {
+        if self.below == 0 {
+            return match self.order.next(rng) {
+                Some(slot) => src.member(&self.scope, slot).map(Some),
+                None => Ok(None),
+            };
+        }
+        // First every child once, in random order; then round the children drawn.
+        while let Some(slot) = self.order.next(rng) {
+            let member = src.member(&self.scope, slot)?;
+            let mut child = Level::open(src, format!("{}|{member}", self.scope), self.below - 1)?;
+            if let Some(address) = child.next(src, rng)? {
+                self.children.push(child);
+                return Ok(Some(address));
+            }
+        }
+        while !self.children.is_empty() {
+            let i = self.cursor % self.children.len();
+            match self.children[i].next(src, rng)? {
+                Some(address) => {
+                    self.cursor = i + 1;
+                    return Ok(Some(address));
+                }
+                None => {
+                    self.children.remove(i);
+                    self.cursor = i;
+                }
+            }
+        }
+        Ok(None)
     }
 }
 
-/// The subnet group an address counts towards; an unparsable address is its own group.
+/// One sample in progress over one pool.
+pub struct PeerSampler {
+    root: Level,
+    draws_left: usize,
+}
+
+impl PeerSampler {
+    /// A sample of up to `limit` peers from `pool`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn new(src: &impl GroupSource, pool: Pool, limit: usize) -> Result<Self, RegistryError> {
+        Ok(Self {
+            root: Level::open(src, pool.key().to_string(), 2)?,
+            draws_left: limit
+                .saturating_mul(SAMPLE_DRAW_FACTOR)
+                .max(MIN_SAMPLE_DRAWS),
+        })
+    }
+
+    /// The address of the next entry to look at, or `None` once the pool is exhausted or
+    /// the draws are spent.
+    ///
+    /// # Errors
+    /// Storage errors, or [`RegistryError::Corrupt`] if the index has a hole.
+    pub fn next_address<R: Rng + ?Sized>(
+        &mut self,
+        src: &impl GroupSource,
+        rng: &mut R,
+    ) -> Result<Option<String>, RegistryError> {
+        if self.draws_left == 0 {
+            return Ok(None);
+        }
+        self.draws_left -= 1;
+        self.root.next(src, rng)
+    }
+}
+
+/// The coarse subnet group an address counts in when no resolver answer is known (a name is
+/// in the one unresolved group).
 pub fn subnet_group(address: &str) -> String {
-    PeerAddress::parse(address).map_or_else(|_| address.to_string(), |a| a.subnet_group())
+    HostGroup::of(address, None).outer()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     use super::*;
-    use crate::registry::LegacyRecord;
+    use crate::registry::group_index::scopes;
 
-    fn legacy(address: &str) -> PeerEntry {
-        PeerEntry::Legacy(LegacyRecord {
-            address: address.to_string(),
-            registered_from: String::new(),
-            expires_at_ms: 1,
-        })
-    }
+    /// The group index in memory: scope → members in slot order.
+    #[derive(Default)]
+    struct Tree(HashMap<String, Vec<String>>);
 
-    fn draw_all(population: u64, limit: usize, seed: u64) -> Vec<u64> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut s = PeerSampler::new(population, limit);
-        std::iter::from_fn(|| s.next_slot(&mut rng)).collect()
-    }
-
-    #[test]
-    fn draws_are_without_replacement_and_cover_a_small_population() {
-        let mut slots = draw_all(50, 100, 1);
-        assert_eq!(slots.len(), 50);
-        slots.sort_unstable();
-        assert_eq!(slots, (0..50).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn draws_stop_at_the_budget_and_stay_distinct_in_a_large_population() {
-        let slots = draw_all(1_000_000, 10, 2);
-        assert_eq!(slots.len(), 10 * SAMPLE_DRAW_FACTOR);
-        let distinct: HashSet<_> = slots.iter().collect();
-        assert_eq!(distinct.len(), slots.len());
-        assert!(slots.iter().all(|s| *s < 1_000_000));
-        assert!(draw_all(0, 10, 3).is_empty());
-    }
-
-    #[test]
-    fn one_peer_per_group_first_then_topped_up_from_repeats() {
-        let mut s = PeerSampler::new(10, 3);
-        s.offer(legacy("10.1.0.1:1"));
-        s.offer(legacy("10.1.0.2:1"));
-        s.offer(legacy("10.2.0.1:1"));
-        s.offer(legacy("10.1.0.3:1"));
-        let got: Vec<_> = s.finish().iter().map(|e| e.address().to_string()).collect();
-        assert_eq!(got, ["10.1.0.1:1", "10.2.0.1:1", "10.1.0.2:1"]);
-    }
-
-    #[test]
-    fn a_registry_of_one_subnet_stops_drawing_once_the_sample_can_be_filled() {
-        let mut rng = StdRng::seed_from_u64(4);
-        let limit = 100;
-        let mut s = PeerSampler::new(1_000_000, limit);
-        let mut draws = 0;
-        while let Some(slot) = s.next_slot(&mut rng) {
-            draws += 1;
-            s.offer(legacy(&format!(
-                "10.1.{}.{}:1",
-                slot / 250 % 250,
-                slot % 250
-            )));
+    impl Tree {
+        fn add(&mut self, address: &str) {
+            let group = HostGroup::of(address, None);
+            let [root, outer, inner] = scopes(Pool::Legacy, &group);
+            for (scope, member) in [
+                (root, group.outer()),
+                (outer, group.inner()),
+                (inner, address.to_string()),
+            ] {
+                let members = self.0.entry(scope).or_default();
+                if !members.contains(&member) {
+                    members.push(member);
+                }
+            }
         }
-        assert!(draws <= 2 * limit + 1, "{draws} draws");
-        assert_eq!(s.finish().len(), limit);
+    }
+
+    impl GroupSource for Tree {
+        fn size(&self, scope: &str) -> Result<u64, RegistryError> {
+            Ok(self.0.get(scope).map_or(0, |m| m.len() as u64))
+        }
+        fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError> {
+            self.0
+                .get(scope)
+                .and_then(|m| m.get(slot as usize))
+                .cloned()
+                .ok_or_else(|| RegistryError::Corrupt {
+                    key: scope.to_string(),
+                    reason: format!("no slot {slot}"),
+                })
+        }
+    }
+
+    fn draw(tree: &Tree, limit: usize, seed: u64) -> Vec<String> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut s = PeerSampler::new(tree, Pool::Legacy, limit).expect("sampler");
+        std::iter::from_fn(|| s.next_address(tree, &mut rng).expect("draw")).collect()
+    }
+
+    #[test]
+    fn draws_are_without_replacement_and_cover_a_small_pool() {
+        let mut tree = Tree::default();
+        let all: Vec<String> = (0..50)
+            .map(|i| format!("10.{}.{}.{}:1", i % 3, i % 5, i))
+            .collect();
+        all.iter().for_each(|a| tree.add(a));
+        let mut got = draw(&tree, 100, 1);
+        assert_eq!(got.len(), 50);
+        got.sort();
+        let mut want = all.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(draw(&Tree::default(), 10, 3).is_empty());
+    }
+
+    #[test]
+    fn draws_stop_at_the_budget() {
+        let mut tree = Tree::default();
+        (0..2_000).for_each(|i| tree.add(&format!("10.1.{}.{}:1", i / 250, i % 250)));
+        let got = draw(&tree, 10, 2);
+        assert_eq!(got.len(), MIN_SAMPLE_DRAWS.max(10 * SAMPLE_DRAW_FACTOR));
+        assert_eq!(got.iter().collect::<HashSet<_>>().len(), got.len());
+    }
+
+    #[test]
+    fn one_crowded_slash_24_is_one_group_among_the_others() {
+        let mut tree = Tree::default();
+        (0..10_000).for_each(|i| tree.add(&format!("127.9.9.{}:{}", i % 250, 1000 + i)));
+        (0..100).for_each(|i| tree.add(&format!("127.{}.0.1:7000", 10 + i)));
+        for seed in 0..20 {
+            let first: Vec<String> = draw(&tree, 100, seed).into_iter().take(100).collect();
+            let diverse = first.iter().filter(|a| !a.starts_with("127.9.")).count();
+            assert!(diverse >= 99, "seed {seed}: {diverse} diverse");
+        }
+    }
+
+    #[test]
+    fn a_second_round_takes_another_slash_24_of_a_slash_16_before_repeating_one() {
+        let mut tree = Tree::default();
+        (0..50).for_each(|i| tree.add(&format!("10.1.1.{i}:1")));
+        tree.add("10.1.2.1:1");
+        let first_two = draw(&tree, 2, 5);
+        assert!(first_two[..2].contains(&"10.1.2.1:1".to_string()));
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, ReadableDatabase, TableError};
 
 use super::registry_tables::{
-    BY_EXPIRY, BY_NODE, BY_SLOT, COUNTERS, FORMAT_VERSION, FORMAT_VERSION_KEY, PEERS,
-    REGISTRY_META, SLOT_OF, TOMBSTONES, TOMBSTONES_BY_EXPIRY,
+    BY_EXPIRY, BY_NODE, COUNTERS, FORMAT_VERSION, FORMAT_VERSION_KEY, GROUP_SIZES, GROUP_SLOTS,
+    GROUP_SLOT_OF, PEERS, REGISTRY_META, TOMBSTONES, TOMBSTONES_BY_EXPIRY, UNVERIFIED,
 };
 use super::{RegistryError, RegistryReader};
 
@@ -197,8 +197,10 @@ pub fn create_with_tables(path: &Path) -> Result<Database, RegistryError> {
     let txn = db.begin_write().map_err(RegistryError::db)?;
     txn.open_table(PEERS).map_err(RegistryError::db)?;
     txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?;
-    txn.open_table(BY_SLOT).map_err(RegistryError::db)?;
-    txn.open_table(SLOT_OF).map_err(RegistryError::db)?;
+    txn.open_table(GROUP_SLOTS).map_err(RegistryError::db)?;
+    txn.open_table(GROUP_SLOT_OF).map_err(RegistryError::db)?;
+    txn.open_table(GROUP_SIZES).map_err(RegistryError::db)?;
+    txn.open_table(UNVERIFIED).map_err(RegistryError::db)?;
     txn.open_table(BY_NODE).map_err(RegistryError::db)?;
     txn.open_table(TOMBSTONES).map_err(RegistryError::db)?;
     txn.open_table(TOMBSTONES_BY_EXPIRY)
@@ -270,6 +272,32 @@ mod tests {
         );
         assert!(
             err.to_string().contains("another peerchain version"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_of_format_2_the_flat_slot_index_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(REGISTRY_META)
+                .expect("meta")
+                .insert(FORMAT_VERSION_KEY, 2)
+                .expect("mark");
+            txn.commit().expect("commit");
+        }
+        let err = create_with_tables(&path).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                RegistryError::Format {
+                    found: 2,
+                    expected: 3
+                }
+            ),
             "{err}"
         );
     }

@@ -3,21 +3,22 @@
 use rand::Rng;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
-use super::peer_sampler::PeerSampler;
+use super::peer_sampler::{GroupSource, PeerSampler};
 use super::registry_tables::{
-    BY_EXPIRY, BY_SLOT, COUNTERS, PEERS, PEER_COUNT, SLOT_OF, TOMBSTONES, TOMBSTONES_BY_EXPIRY,
+    BY_EXPIRY, COUNTERS, GROUP_SIZES, GROUP_SLOTS, PEERS, PEER_COUNT, TOMBSTONES,
+    TOMBSTONES_BY_EXPIRY, UNVERIFIED,
 };
-use super::registry_writer::decode_entry;
 use super::tombstones::Tombstone;
-use super::{ExcludeSet, PeerEntry, RegistryError, SnapshotItem};
+use super::{ExcludeSet, PeerEntry, Pool, RegistryError, SnapshotItem, StoredEntry};
 use crate::record::NodeId;
 
 /// The registry's tables opened for reading.
 pub struct RegistryReader {
     peers: ReadOnlyTable<&'static str, &'static [u8]>,
     by_expiry: ReadOnlyTable<(u64, &'static str), ()>,
-    by_slot: ReadOnlyTable<u64, &'static str>,
-    slot_of: ReadOnlyTable<&'static str, u64>,
+    group_slots: ReadOnlyTable<(&'static str, u64), &'static str>,
+    group_sizes: ReadOnlyTable<&'static str, u64>,
+    unverified: ReadOnlyTable<&'static str, ()>,
     tombstones: ReadOnlyTable<&'static [u8], (u64, u64)>,
     tombstones_by_expiry: ReadOnlyTable<(u64, &'static [u8]), ()>,
     counters: ReadOnlyTable<&'static str, u64>,
@@ -32,8 +33,9 @@ impl RegistryReader {
         Ok(Self {
             peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
             by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
-            by_slot: txn.open_table(BY_SLOT).map_err(RegistryError::db)?,
-            slot_of: txn.open_table(SLOT_OF).map_err(RegistryError::db)?,
+            group_slots: txn.open_table(GROUP_SLOTS).map_err(RegistryError::db)?,
+            group_sizes: txn.open_table(GROUP_SIZES).map_err(RegistryError::db)?,
+            unverified: txn.open_table(UNVERIFIED).map_err(RegistryError::db)?,
             tombstones: txn.open_table(TOMBSTONES).map_err(RegistryError::db)?,
             tombstones_by_expiry: txn
                 .open_table(TOMBSTONES_BY_EXPIRY)
@@ -47,10 +49,45 @@ impl RegistryReader {
     /// # Errors
     /// Storage or decode errors.
     pub fn get(&self, address: &str) -> Result<Option<PeerEntry>, RegistryError> {
+        Ok(self.get_stored(address)?.map(|s| s.entry))
+    }
+
+    /// The stored row at `address` (with its group and verified flag), live or not.
+    ///
+    /// # Errors
+    /// Storage or decode errors.
+    pub fn get_stored(&self, address: &str) -> Result<Option<StoredEntry>, RegistryError> {
         match self.peers.get(address).map_err(RegistryError::db)? {
             None => Ok(None),
-            Some(v) => decode_entry(address, v.value()).map(Some),
+            Some(v) => StoredEntry::decode(address, v.value()).map(Some),
         }
+    }
+
+    /// Up to `limit` signed records awaiting a dial-back, in address order after `after`
+    /// (the leader's dial-back walks the queue round and round with this cursor).
+    ///
+    /// # Errors
+    /// Storage or decode errors.
+    pub fn unverified(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, RegistryError> {
+        let rows = match after {
+            Some(a) => self
+                .unverified
+                .range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.unverified.range::<&str>(..),
+        }
+        .map_err(RegistryError::db)?;
+        let mut out = Vec::new();
+        for row in rows.take(limit) {
+            let (k, _) = row.map_err(RegistryError::db)?;
+            if let Some(stored) = self.get_stored(k.value())? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
     }
 
     /// How many entries are stored (expired ones not yet removed included).
@@ -102,45 +139,41 @@ impl RegistryReader {
             }))
     }
 
-    /// A uniform random sample of up to `limit` entries live at `now_ms`, one per subnet
-    /// group first, leaving out `exclude` (the algorithm is in [`super::peer_sampler`]).
+    /// A random sample of up to `limit` entries of `pool` live at `now_ms`, leaving out
+    /// `exclude`: a coarse subnet group, a fine group within it, an entry, each drawn
+    /// uniformly, round the groups until the sample is full (see [`super::peer_sampler`]).
     ///
-    /// Looks at most `max(limit × 8, 64)` slots, each a point lookup, so a sample costs
-    /// O(limit · log n) however large the registry is.
+    /// Draws at most `max(limit × 8, 64)` entries, each a few point lookups, so a sample
+    /// costs O(limit · log n) however large the registry is.
     ///
     /// # Errors
-    /// Storage or decode errors, or [`RegistryError::Corrupt`] if the slot index has a hole.
+    /// Storage or decode errors, or [`RegistryError::Corrupt`] if the index has a hole.
     pub fn sample<R: Rng + ?Sized>(
         &self,
+        pool: Pool,
         limit: usize,
         exclude: &ExcludeSet,
         now_ms: u64,
         rng: &mut R,
     ) -> Result<Vec<PeerEntry>, RegistryError> {
-        let population = self.by_slot.len().map_err(RegistryError::db)?;
-        let mut sampler = PeerSampler::new(population, limit);
-        while let Some(slot) = sampler.next_slot(rng) {
-            let address = self
-                .by_slot
-                .get(slot)
-                .map_err(RegistryError::db)?
-                .map(|a| a.value().to_string())
-                .ok_or_else(|| RegistryError::Corrupt {
-                    key: format!("slot {slot}"),
-                    reason: format!("no entry in a slot below {population}"),
-                })?;
+        let mut sampler = PeerSampler::new(self, pool, limit)?;
+        let mut picked = Vec::with_capacity(limit.min(1024));
+        while picked.len() < limit {
+            let Some(address) = sampler.next_address(self, rng)? else {
+                break;
+            };
             if exclude.contains(&address) {
                 continue;
             }
             let entry = self.get(&address)?.ok_or_else(|| RegistryError::Corrupt {
                 key: address.clone(),
-                reason: format!("slot {slot} names an address with no entry"),
+                reason: "the group index names an address with no entry".to_string(),
             })?;
             if entry.is_live(now_ms) {
-                sampler.offer(entry);
+                picked.push(entry);
             }
         }
-        Ok(sampler.finish())
+        Ok(picked)
     }
 
     /// A page of every entry in address order, starting after `after`; the second value is
@@ -152,7 +185,7 @@ impl RegistryReader {
         &self,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<PeerEntry>, Option<String>), RegistryError> {
+    ) -> Result<(Vec<StoredEntry>, Option<String>), RegistryError> {
         let rows = match after {
             Some(a) => self
                 .peers
@@ -168,46 +201,30 @@ impl RegistryReader {
                 more = true;
                 break;
             }
-            out.push(decode_entry(k.value(), v.value())?);
+            out.push(StoredEntry::decode(k.value(), v.value())?);
         }
         let next = if more {
-            out.last().map(|e: &PeerEntry| e.address().to_string())
+            out.last()
+                .map(|e: &StoredEntry| e.entry.address().to_string())
         } else {
             None
         };
         Ok((out, next))
     }
 
-    /// Visits every snapshot item, encoded: each entry with its slot, in address order, then
-    /// each tombstone, in node id order. Used to write snapshots without holding the registry
-    /// in memory.
+    /// Visits every snapshot item, encoded: each stored entry, in address order, then each
+    /// tombstone, in node id order. Used to write snapshots without holding the registry in
+    /// memory.
     ///
     /// # Errors
-    /// Storage errors, [`RegistryError::Corrupt`] if an entry has no slot, or whatever `f`
-    /// returns.
+    /// Storage errors, or whatever `f` returns.
     pub fn for_each_snapshot_item<E: From<RegistryError>>(
         &self,
         mut f: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let peers = self.peers.iter().map_err(RegistryError::db)?;
-        let mut slots = self.slot_of.iter().map_err(RegistryError::db)?;
-        // Both tables are keyed by address, so they are walked side by side.
-        for row in peers {
-            let (k, v) = row.map_err(RegistryError::db)?;
-            let address = k.value();
-            let slot = match slots.next() {
-                Some(s) => {
-                    let (sk, sv) = s.map_err(RegistryError::db)?;
-                    (sk.value() == address).then(|| sv.value())
-                }
-                None => None,
-            };
-            let slot = slot.ok_or_else(|| RegistryError::Corrupt {
-                key: address.to_string(),
-                reason: "entry has no slot".to_string(),
-            })?;
-            let item = SnapshotItem::Peer {
-                slot,
+        for row in self.peers.iter().map_err(RegistryError::db)? {
+            let (_, v) = row.map_err(RegistryError::db)?;
+            let item = SnapshotItem::Entry {
                 entry: v.value().to_vec(),
             };
             f(&item.encode()?)?;
@@ -234,5 +251,26 @@ impl RegistryReader {
     /// Storage errors.
     pub fn table_len(&self) -> Result<u64, RegistryError> {
         self.peers.len().map_err(RegistryError::db)
+    }
+}
+
+impl GroupSource for RegistryReader {
+    fn size(&self, scope: &str) -> Result<u64, RegistryError> {
+        Ok(self
+            .group_sizes
+            .get(scope)
+            .map_err(RegistryError::db)?
+            .map_or(0, |v| v.value()))
+    }
+
+    fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError> {
+        self.group_slots
+            .get((scope, slot))
+            .map_err(RegistryError::db)?
+            .map(|a| a.value().to_string())
+            .ok_or_else(|| RegistryError::Corrupt {
+                key: format!("{scope} slot {slot}"),
+                reason: "no member in a slot below the scope's size".to_string(),
+            })
     }
 }

@@ -2,15 +2,19 @@
 
 use redb::TableDefinition;
 
-/// address → MessagePack [`super::PeerEntry`].
+/// address → MessagePack [`super::StoredEntry`].
 pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 /// (expires_at_ms, address): drives expiry without scanning every record.
 pub const BY_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("peers_by_expiry");
-/// slot → address, with slots exactly `0..n` for `n` stored entries: a sample draws uniform
-/// random slots (see [`super::slot_index`]).
-pub const BY_SLOT: TableDefinition<u64, &str> = TableDefinition::new("peers_by_slot");
-/// address → slot: the reverse of [`BY_SLOT`], so a removal can free its slot.
-pub const SLOT_OF: TableDefinition<&str, u64> = TableDefinition::new("peers_slot_of");
+/// (scope, slot) → member: the dense sets of the sampling index (see [`super::group_index`]).
+pub const GROUP_SLOTS: TableDefinition<(&str, u64), &str> = TableDefinition::new("group_slots");
+/// (scope, member) → slot: the reverse of [`GROUP_SLOTS`], so a removal can free its slot.
+pub const GROUP_SLOT_OF: TableDefinition<(&str, &str), u64> = TableDefinition::new("group_slot_of");
+/// scope → number of members (absent when empty).
+pub const GROUP_SIZES: TableDefinition<&str, u64> = TableDefinition::new("group_sizes");
+/// address → (): signed records that no member has verified yet, the leader's dial-back
+/// queue (it walks this table; the replicated state says who still needs a dial).
+pub const UNVERIFIED: TableDefinition<&str, ()> = TableDefinition::new("peers_unverified");
 /// node id → address of that node's signed record, so a node holds one record at a time.
 pub const BY_NODE: TableDefinition<&[u8], &str> = TableDefinition::new("peers_by_node");
 /// node id → (highest seq dropped, expires_at_ms): a node's seq high-water mark that outlives
@@ -28,5 +32,7 @@ pub const PEER_COUNT: &str = "peer_count";
 pub const FORMAT_VERSION_KEY: &str = "format_version";
 
 /// The table layout this build reads and writes. 1 was the layout with `peers_by_sample` and
-/// no tombstones (it had no marker); 2 added the slot index and tombstones.
-pub const FORMAT_VERSION: u64 = 2;
+/// no tombstones (it had no marker); 2 added the slot index and tombstones; 3 replaced the
+/// flat slot index with the per-pool group index and stores [`super::StoredEntry`] rows
+/// (subnet group, verified flag).
+pub const FORMAT_VERSION: u64 = 3;

@@ -1,29 +1,27 @@
 //! [`RegistryWriter`]: applies [`RegistryCommand`]s inside one redb write transaction.
 //!
 //! Everything here is a pure function of the current tables and the command (no clock, no
-//! randomness), so every replica that applies the same log ends in the same state.
+//! randomness, no name resolution: a command carries what its proposer resolved), so every
+//! replica that applies the same log ends in the same state.
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use std::net::IpAddr;
 
-use super::legacy_quota::{LegacyLimits, LegacyQuota};
-use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT};
-use super::slot_index::SlotIndex;
+use redb::WriteTransaction;
+
+use super::entry_store::EntryStore;
+use super::legacy_quota::LegacyLimits;
 use super::tombstones::{Tombstone, Tombstones};
 use super::{
-    CommandOutcome, LegacyRecord, PeerEntry, RegistryCommand, RegistryError, SnapshotItem,
+    CommandOutcome, HostGroup, LegacyRecord, PeerEntry, RegistryCommand, RegistryError,
+    SnapshotItem, StoredEntry,
 };
-use crate::record::{Deregistration, PeerRecord};
+use crate::record::{Deregistration, NodeId, PeerRecord};
 use crate::wire::{ErrorCode, ErrorReply};
 
 /// The registry's tables opened for writing.
 pub struct RegistryWriter<'t> {
-    peers: Table<'t, &'static str, &'static [u8]>,
-    by_expiry: Table<'t, (u64, &'static str), ()>,
-    by_node: Table<'t, &'static [u8], &'static str>,
-    counters: Table<'t, &'static str, u64>,
-    slots: SlotIndex<'t>,
+    entries: EntryStore<'t>,
     tombstones: Tombstones<'t>,
-    legacy_quota: LegacyQuota<'t>,
 }
 
 impl<'t> RegistryWriter<'t> {
@@ -32,16 +30,9 @@ impl<'t> RegistryWriter<'t> {
     /// # Errors
     /// Storage errors from redb.
     pub fn open(txn: &'t WriteTransaction) -> Result<Self, RegistryError> {
-        // First: counting a registry without counts reads `peers` on its own.
-        let legacy_quota = LegacyQuota::open(txn)?;
         Ok(Self {
-            peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
-            by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
-            by_node: txn.open_table(BY_NODE).map_err(RegistryError::db)?,
-            counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
-            slots: SlotIndex::open(txn)?,
+            entries: EntryStore::open(txn)?,
             tombstones: Tombstones::open(txn)?,
-            legacy_quota,
         })
     }
 
@@ -55,44 +46,106 @@ impl<'t> RegistryWriter<'t> {
         cmd: &RegistryCommand,
     ) -> Result<CommandOutcome, RegistryError> {
         match cmd {
-            RegistryCommand::Register(rec) => self.register(now_ms, rec),
+            RegistryCommand::Register(rec) => self.register(now_ms, rec, None, false),
+            RegistryCommand::RegisterSigned {
+                record,
+                resolved,
+                verified,
+            } => self.register(now_ms, record, *resolved, *verified),
             RegistryCommand::RegisterLegacy {
                 address,
                 source_ip,
                 expires_at_ms,
+                resolved,
                 limits,
-            } => self.register_legacy(now_ms, address, source_ip, *expires_at_ms, *limits),
+            } => self.register_legacy(
+                now_ms,
+                address,
+                source_ip,
+                *expires_at_ms,
+                (*resolved, *limits),
+            ),
             RegistryCommand::Deregister(d) => self.deregister(d),
             RegistryCommand::RemoveLegacy { address, source_ip } => {
                 self.remove_legacy(address, source_ip)
             }
+            RegistryCommand::MarkVerified {
+                address,
+                node_id,
+                seq,
+            } => self.mark_verified(address, node_id, *seq),
             RegistryCommand::Expire { limit } => self.expire(now_ms, *limit),
         }
     }
 
-    fn register(&mut self, now_ms: u64, rec: &PeerRecord) -> Result<CommandOutcome, RegistryError> {
+    fn register(
+        &mut self,
+        now_ms: u64,
+        rec: &PeerRecord,
+        resolved: Option<IpAddr>,
+        verified: bool,
+    ) -> Result<CommandOutcome, RegistryError> {
         if let Some(refusal) = self.register_refusal(now_ms, rec)? {
             return Ok(refusal);
         }
-        let replaced = match self.get(&rec.address)? {
-            None => false,
-            Some(PeerEntry::Signed(old)) if old.node_id == rec.node_id => {
+        let (replaced, kept) = match self.entries.get(&rec.address)? {
+            None => (false, false),
+            Some(StoredEntry {
+                entry: PeerEntry::Signed(old),
+                verified,
+                ..
+            }) if old.node_id == rec.node_id => {
                 self.supersede(&old, rec)?;
-                true
+                // A renewal at the same address keeps its verification.
+                (true, verified)
             }
-            Some(_) => true,
+            Some(_) => (true, false),
         };
-        // A node holds one record: registering at a new address drops its older one.
+        // A node holds one record: registering at a new address drops its older one, and
+        // the new address needs a dial-back of its own.
         if let Some(old_addr) = self.node_address(rec)?.filter(|a| *a != rec.address) {
             if let Some(PeerEntry::Signed(old)) = self.get(&old_addr)? {
                 if old.node_id == rec.node_id {
                     self.supersede(&old, rec)?;
-                    self.remove_entry(&old_addr)?;
+                    self.entries.remove(&old_addr)?;
                 }
             }
         }
-        self.put(&PeerEntry::Signed(rec.clone()))?;
+        self.entries.put(&StoredEntry {
+            entry: PeerEntry::Signed(rec.clone()),
+            group: HostGroup::of(&rec.address, resolved),
+            verified: verified || kept,
+        })?;
         Ok(CommandOutcome::Registered { replaced })
+    }
+
+    /// Puts the record at `address` in the node pool if `node` still holds it with `seq` or
+    /// a later one (a renewal since the dial-back is the same node at the same address).
+    fn mark_verified(
+        &mut self,
+        address: &str,
+        node: &NodeId,
+        seq: u64,
+    ) -> Result<CommandOutcome, RegistryError> {
+        match self.entries.get(address)? {
+            Some(mut stored) => match &stored.entry {
+                PeerEntry::Signed(rec) if rec.node_id == *node && rec.seq >= seq => {
+                    if !stored.verified {
+                        stored.verified = true;
+                        self.entries.put(&stored)?;
+                    }
+                    Ok(CommandOutcome::Verified)
+                }
+                _ => Ok(refused(
+                    ErrorCode::NotFound,
+                    format!("{address} no longer holds node {node}'s record seq {seq}"),
+                )),
+            },
+            None => Ok(refused(
+                ErrorCode::NotFound,
+                format!("{address} is not registered"),
+            )),
+        }
     }
 
     /// Why `rec` may not be stored at `now_ms`, if it may not: every check happens before
@@ -165,11 +218,7 @@ impl<'t> RegistryWriter<'t> {
 
     /// The address of the signed record `rec`'s node holds now, if any.
     fn node_address(&self, rec: &PeerRecord) -> Result<Option<String>, RegistryError> {
-        Ok(self
-            .by_node
-            .get(rec.node_id.0.as_slice())
-            .map_err(RegistryError::db)?
-            .map(|a| a.value().to_string()))
+        self.entries.node_address(rec.node_id.0.as_slice())
     }
 
     /// `old` is being replaced by its node's newer record `new`. If `old` would outlive `new`,
@@ -194,30 +243,39 @@ impl<'t> RegistryWriter<'t> {
         address: &str,
         source_ip: &str,
         expires_at_ms: u64,
-        limits: LegacyLimits,
+        (resolved, limits): (Option<IpAddr>, LegacyLimits),
     ) -> Result<CommandOutcome, RegistryError> {
-        match self.get(address)? {
-            Some(PeerEntry::Legacy(mut old)) => {
+        let existing = self.entries.get(address)?;
+        match existing.as_ref().map(|s| &s.entry) {
+            Some(PeerEntry::Legacy(old)) => {
                 // Only the IP that registered it keeps it alive (and only it may remove it).
                 if old.registered_from == source_ip {
-                    old.expires_at_ms = old.expires_at_ms.max(expires_at_ms);
-                    self.put(&PeerEntry::Legacy(old))?;
+                    if let Some(mut stored) = existing.clone() {
+                        if let PeerEntry::Legacy(l) = &mut stored.entry {
+                            l.expires_at_ms = l.expires_at_ms.max(expires_at_ms);
+                        }
+                        self.entries.put(&stored)?;
+                    }
                 }
                 Ok(CommandOutcome::AlreadyRegistered)
             }
             Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {
                 Ok(CommandOutcome::AlreadyRegistered)
             }
-            existing => {
+            _ => {
                 // Only a new record counts against the quota; a refresh above does not.
-                if let Some(reply) = self.legacy_quota.refusal(source_ip, limits)? {
+                if let Some(reply) = self.entries.legacy_refusal(source_ip, limits)? {
                     return Ok(CommandOutcome::Refused(reply));
                 }
-                self.put(&PeerEntry::Legacy(LegacyRecord {
-                    address: address.to_string(),
-                    registered_from: source_ip.to_string(),
-                    expires_at_ms,
-                }))?;
+                self.entries.put(&StoredEntry {
+                    entry: PeerEntry::Legacy(LegacyRecord {
+                        address: address.to_string(),
+                        registered_from: source_ip.to_string(),
+                        expires_at_ms,
+                    }),
+                    group: HostGroup::of(address, resolved),
+                    verified: false,
+                })?;
                 Ok(CommandOutcome::Registered {
                     replaced: existing.is_some(),
                 })
@@ -249,7 +307,7 @@ impl<'t> RegistryWriter<'t> {
                         expires_at_ms: old.expires_at_ms,
                     },
                 )?;
-                self.remove_entry(&d.address)?;
+                self.entries.remove(&d.address)?;
                 Ok(CommandOutcome::Removed)
             }
             Some(_) => Ok(refused(
@@ -267,7 +325,7 @@ impl<'t> RegistryWriter<'t> {
         match self.get(address)? {
             None => Ok(refused(ErrorCode::NotFound, "Peer not found")),
             Some(PeerEntry::Legacy(old)) if old.registered_from == source_ip => {
-                self.remove_entry(address)?;
+                self.entries.remove(address)?;
                 Ok(CommandOutcome::Removed)
             }
             Some(PeerEntry::Legacy(_)) => Ok(refused(
@@ -285,18 +343,10 @@ impl<'t> RegistryWriter<'t> {
     /// left of `limit`. `removed` counts both.
     fn expire(&mut self, now_ms: u64, limit: u32) -> Result<CommandOutcome, RegistryError> {
         let limit = limit as usize;
-        let due: Vec<String> = self
-            .by_expiry
-            .range((0u64, "")..=(now_ms, "\u{10FFFF}"))
-            .map_err(RegistryError::db)?
-            .take(limit.saturating_add(1))
-            .map(|item| item.map(|(k, _)| k.value().1.to_string()))
-            .collect::<Result<_, _>>()
-            .map_err(RegistryError::db)?;
-        let mut more = due.len() > limit;
+        let (due, mut more) = self.entries.due(now_ms, limit)?;
         let mut removed = 0u32;
-        for address in due.into_iter().take(limit) {
-            self.remove_entry(&address)?;
+        for address in due {
+            self.entries.remove(&address)?;
             removed += 1;
         }
         let left = limit.saturating_sub(removed as usize);
@@ -308,24 +358,22 @@ impl<'t> RegistryWriter<'t> {
         })
     }
 
-    /// Rebuilds one item of a snapshot into an empty registry: an entry goes into the slot
-    /// the snapshot gives it. Call [`Self::finish_restore`] after the last item.
+    /// Rebuilds one item of a snapshot into an empty registry.
     ///
     /// # Errors
-    /// Storage errors, or [`RegistryError::Corrupt`] for an undecodable entry or a slot or
-    /// address that is already taken.
+    /// Storage errors, or [`RegistryError::Corrupt`] for an undecodable entry or an address
+    /// that appears twice.
     pub fn restore(&mut self, item: &SnapshotItem) -> Result<(), RegistryError> {
         match item {
-            SnapshotItem::Peer { slot, entry } => {
-                let entry = decode_entry("<snapshot>", entry)?;
-                if self.index(&entry)? {
+            SnapshotItem::Entry { entry } => {
+                let stored = StoredEntry::decode("<snapshot>", entry)?;
+                if self.entries.put(&stored)? {
                     return Err(RegistryError::Corrupt {
-                        key: entry.address().to_string(),
+                        key: stored.entry.address().to_string(),
                         reason: "address appears twice in the snapshot".to_string(),
                     });
                 }
-                self.slots.restore(*slot, entry.address())?;
-                self.bump_count(1)
+                Ok(())
             }
             SnapshotItem::Tombstone { node_id, tombstone } => {
                 self.tombstones.raise(node_id, *tombstone)
@@ -333,108 +381,12 @@ impl<'t> RegistryWriter<'t> {
         }
     }
 
-    /// Checks, after the last [`Self::restore`], that the slots are exactly `0..n`.
-    ///
-    /// # Errors
-    /// [`RegistryError::Corrupt`] if the snapshot left holes in the slot index.
-    pub fn finish_restore(&self) -> Result<(), RegistryError> {
-        self.slots.check_dense()
-    }
-
     /// The entry stored at `address`.
     ///
     /// # Errors
     /// Storage errors, or [`RegistryError::Corrupt`] if the stored bytes do not decode.
     pub fn get(&self, address: &str) -> Result<Option<PeerEntry>, RegistryError> {
-        match self.peers.get(address).map_err(RegistryError::db)? {
-            None => Ok(None),
-            Some(bytes) => decode_entry(address, bytes.value()).map(Some),
-        }
-    }
-
-    /// Stores `entry`, replacing whatever was at its address (which keeps its slot); a new
-    /// address takes the next slot.
-    fn put(&mut self, entry: &PeerEntry) -> Result<(), RegistryError> {
-        if !self.index(entry)? {
-            self.slots.append(entry.address())?;
-            self.bump_count(1)?;
-        }
-        Ok(())
-    }
-
-    /// Writes `entry` and its expiry and node rows, replacing whatever was at its address.
-    /// Returns whether there was an entry (the slot and the count are the caller's).
-    fn index(&mut self, entry: &PeerEntry) -> Result<bool, RegistryError> {
-        let address = entry.address();
-        let existed = self.unindex(address)?;
-        let bytes = rmp_serde::to_vec_named(entry).map_err(|e| RegistryError::Corrupt {
-            key: address.to_string(),
-            reason: e.to_string(),
-        })?;
-        self.peers
-            .insert(address, bytes.as_slice())
-            .map_err(RegistryError::db)?;
-        self.by_expiry
-            .insert((entry.expires_at_ms(), address), ())
-            .map_err(RegistryError::db)?;
-        match entry {
-            PeerEntry::Signed(rec) => {
-                self.by_node
-                    .insert(rec.node_id.0.as_slice(), address)
-                    .map_err(RegistryError::db)?;
-            }
-            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, 1)?,
-        }
-        Ok(existed)
-    }
-
-    fn remove_entry(&mut self, address: &str) -> Result<(), RegistryError> {
-        if self.unindex(address)? {
-            self.peers.remove(address).map_err(RegistryError::db)?;
-            self.slots.remove(address)?;
-            self.bump_count(-1)?;
-        }
-        Ok(())
-    }
-
-    /// Removes the expiry and node rows of the entry at `address`; returns whether there was
-    /// one.
-    fn unindex(&mut self, address: &str) -> Result<bool, RegistryError> {
-        let Some(old) = self.get(address)? else {
-            return Ok(false);
-        };
-        self.by_expiry
-            .remove((old.expires_at_ms(), address))
-            .map_err(RegistryError::db)?;
-        if let PeerEntry::Legacy(l) = &old {
-            self.legacy_quota.add(&l.registered_from, -1)?;
-        }
-        if let PeerEntry::Signed(rec) = &old {
-            let owns = self
-                .by_node
-                .get(rec.node_id.0.as_slice())
-                .map_err(RegistryError::db)?
-                .is_some_and(|a| a.value() == address);
-            if owns {
-                self.by_node
-                    .remove(rec.node_id.0.as_slice())
-                    .map_err(RegistryError::db)?;
-            }
-        }
-        Ok(true)
-    }
-
-    fn bump_count(&mut self, delta: i64) -> Result<(), RegistryError> {
-        let current = self
-            .counters
-            .get(PEER_COUNT)
-            .map_err(RegistryError::db)?
-            .map_or(0, |v| v.value());
-        let next = current.saturating_add_signed(delta);
-        self.counters
-            .insert(PEER_COUNT, next)
-            .map_err(RegistryError::db)?;
-        Ok(())
+        Ok(self.entries.get(address)?.map(|s| s.entry))
     }
 }
 
@@ -443,17 +395,6 @@ fn stale(rec: &PeerRecord, old: &PeerRecord) -> CommandOutcome {
         ErrorCode::StaleSeq,
         format!("seq {} is not newer than stored seq {}", rec.seq, old.seq),
     )
-}
-
-/// Decodes a stored entry.
-///
-/// # Errors
-/// [`RegistryError::Corrupt`].
-pub fn decode_entry(address: &str, bytes: &[u8]) -> Result<PeerEntry, RegistryError> {
-    rmp_serde::from_slice(bytes).map_err(|e| RegistryError::Corrupt {
-        key: address.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 fn refused(code: ErrorCode, message: impl Into<String>) -> CommandOutcome {

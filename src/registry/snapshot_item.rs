@@ -1,5 +1,6 @@
 //! [`SnapshotItem`]: one item of a snapshot stream, so a snapshot carries everything the
-//! registry needs to be rebuilt exactly: entries with their slots, and tombstones.
+//! registry needs to be rebuilt exactly: stored entries (with their subnet group and verified
+//! flag, from which the sampling index is rebuilt), and tombstones.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,10 +12,8 @@ use crate::record::NodeId;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotItem {
-    /// A stored entry: its slot in the sampling index and its stored bytes (a MessagePack
-    /// [`super::PeerEntry`]).
-    Peer {
-        slot: u64,
+    /// A stored entry: its stored bytes (a MessagePack [`super::StoredEntry`]).
+    Entry {
         #[serde(with = "serde_bytes")]
         entry: Vec<u8>,
     },

@@ -146,6 +146,25 @@ pub struct PeerPage {
     pub peers: Vec<PeerEntry>,
     /// Pass as `after` to get the next page; `None` on the last page.
     pub next: Option<String>,
+    /// What the registry keeps about each of `peers`, in the same order (empty from a
+    /// member that predates it).
+    #[serde(default)]
+    pub details: Vec<EntryDetail>,
+}
+
+/// An upper bound on one [`EntryDetail`]'s MessagePack size (the longest group is an IPv6
+/// `/48`); listing pages are sized with it.
+pub const MAX_ENCODED_ENTRY_DETAIL: usize = 64;
+
+/// What the operator listing shows beside an entry: whether it is served, and where it
+/// counts for subnet fairness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryDetail {
+    /// A signed record whose node answered a dial-back (or was registered with dial-back
+    /// off): it is in node samples. Always `false` for legacy records.
+    pub verified: bool,
+    /// Its fine subnet group (`a.b.c/24`, `x:y:z::/48`, or `unresolved`).
+    pub group: String,
 }
 
 /// One bootstrap member as seen by the member answering.

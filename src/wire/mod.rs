@@ -24,7 +24,10 @@ pub mod peer_message;
 pub mod wire_error;
 
 pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MIN_MAX_FRAME_LENGTH};
-pub use message::{ClusterInfo, Envelope, MemberInfo, PeerPage, Request, Response, WIRE_VERSION};
+pub use message::{
+    ClusterInfo, EntryDetail, Envelope, MemberInfo, PeerPage, Request, Response,
+    MAX_ENCODED_ENTRY_DETAIL, WIRE_VERSION,
+};
 pub use peer_message::{
     BookDrops, Hello, NodeStatus, PeerMessage, PeerStatus, RecentBlock, Tip, MAX_ADDRS_PER_MESSAGE,
     MAX_BLOCKS_PER_MESSAGE, MAX_LOCATOR_HASHES, PEER_PROTOCOL_VERSION,

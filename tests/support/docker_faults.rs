@@ -145,6 +145,9 @@ impl DockerFaults {
                 self.dir.path().join("cluster-secret"),
             )
             .env("PEERCHAIN_RESTART", "no")
+            // The workload registers records where nothing listens and reads them back
+            // through samples: it checks replication, not dial-back.
+            .env("PEERCHAIN_NO_DIAL_BACK", "true")
             .env("PEERCHAIN_LOG", "info,openraft=warn");
         for (id, port) in &self.ports {
             cmd.env(format!("PEERCHAIN_PORT_{id}"), port.to_string());

@@ -90,6 +90,10 @@ pub struct Cluster {
     pub members: Vec<MemberProc>,
     pub initial: String,
     pub secret_file: PathBuf,
+    /// Whether members check signed records by dial-back before serving them (on, as in a
+    /// deployment); off for suites whose records are synthetic addresses where nothing
+    /// listens and that test something else. Kept across restarts and flag changes.
+    pub dial_back: bool,
 }
 
 impl Cluster {
@@ -100,6 +104,15 @@ impl Cluster {
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
         Self::start_with_addrs(addrs, extra).await
+    }
+
+    /// Like [`Self::start`], with dial-back off on every member (`PEERCHAIN_NO_DIAL_BACK`):
+    /// signed records where nothing listens are served at once.
+    pub async fn start_without_dial_back(n: u64, extra: &[&str]) -> Result<Self> {
+        let mut cluster = Self::unstarted_n(n, extra)?;
+        cluster.dial_back = false;
+        cluster.start_all().await?;
+        Ok(cluster)
     }
 
     /// Like [`Self::start`], but member `i + 1` listens on `addrs[i]` (e.g. a fixed port).
@@ -146,6 +159,7 @@ impl Cluster {
             members,
             initial,
             secret_file,
+            dial_back: true,
         })
     }
 
@@ -186,6 +200,7 @@ impl Cluster {
         let initial = self.initial.clone();
         let secret = self.secret_file.clone();
         let log_dir = self.dir.path().to_path_buf();
+        let dial_back = self.dial_back;
         let m = self.member_mut(id);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -228,6 +243,10 @@ impl Cluster {
         }
         cmd.args(&m.extra_args)
             .env("PEERCHAIN_LOG", "info,openraft=warn")
+            .env(
+                "PEERCHAIN_NO_DIAL_BACK",
+                if dial_back { "false" } else { "true" },
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

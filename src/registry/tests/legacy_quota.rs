@@ -13,6 +13,7 @@ fn legacy(addr: &str, ip: &str, expires: u64, per_ip: u32, per_subnet: u32) -> R
         address: addr.into(),
         source_ip: ip.into(),
         expires_at_ms: expires,
+        resolved: None,
         limits: LegacyLimits { per_ip, per_subnet },
     }
 }

@@ -2,20 +2,27 @@
 //! [`RegistryWriter`], reads through [`RegistryReader`].
 //!
 //! - [`writer`] — register, renew, deregister, legacy and expiry rules, tombstones.
-//! - [`sampling`] — the slot index's invariant, sample uniformity and diversity, snapshots.
+//! - [`sampling`] — the group index's invariant, sample uniformity and fairness, snapshots.
+//! - [`pools`] — verification, the node and legacy pools, host groups.
 //! - [`legacy_quota`] — legacy records held per source IP and subnet.
 
 mod legacy_quota;
+mod pools;
 mod sampling;
 mod writer;
 
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::group_index::scopes;
 use super::registry_db::create_with_tables;
-use super::registry_tables::{BY_SLOT, PEERS, SLOT_OF, TOMBSTONES};
-use super::{CommandOutcome, RegistryCommand, RegistryReader, RegistryWriter, SnapshotItem};
+use super::registry_tables::{GROUP_SIZES, GROUP_SLOTS, GROUP_SLOT_OF, PEERS, TOMBSTONES};
+use super::{
+    CommandOutcome, Pool, RegistryCommand, RegistryReader, RegistryWriter, SnapshotItem,
+    StoredEntry,
+};
+use crate::record::PeerRecord;
 use crate::wire::ErrorCode;
 
 const NET: &str = "net";
@@ -69,15 +76,30 @@ impl Fixture {
         f(&RegistryReader::open(&txn).expect("reader"))
     }
 
-    /// The slot table, in slot order.
-    fn slots(&self) -> Vec<(u64, String)> {
+    /// Every (scope, member) of the group index: the sets, whatever their slots.
+    fn index_rows(&self) -> BTreeSet<(String, String)> {
         let txn = self.db.begin_read().expect("read");
-        let t = txn.open_table(BY_SLOT).expect("by slot");
+        let t = txn.open_table(GROUP_SLOTS).expect("slots");
         t.iter()
             .expect("iter")
             .map(|r| {
                 let (k, v) = r.expect("row");
-                (k.value(), v.value().to_string())
+                (k.value().0.to_string(), v.value().to_string())
+            })
+            .collect()
+    }
+
+    /// Every stored row, by address.
+    fn stored(&self) -> BTreeMap<String, StoredEntry> {
+        let txn = self.db.begin_read().expect("read");
+        let t = txn.open_table(PEERS).expect("peers");
+        t.iter()
+            .expect("iter")
+            .map(|r| {
+                let (k, v) = r.expect("row");
+                let a = k.value().to_string();
+                let s = StoredEntry::decode(&a, v.value()).expect("decode");
+                (a, s)
             })
             .collect()
     }
@@ -95,35 +117,67 @@ impl Fixture {
             .collect()
     }
 
-    /// The slot index invariant: slots are exactly `0..n` for the `n` stored entries, every
-    /// slot names a stored entry whose reverse mapping names that slot, and the counter
-    /// agrees.
-    fn assert_slots_consistent(&self) {
-        let slots = self.slots();
-        let n = slots.len() as u64;
+    /// The group index invariant: every scope's slots are exactly `0..size`, the reverse
+    /// mapping and the sizes agree, no scope is empty, and the entries under each pool are
+    /// exactly the stored entries of that pool, each under its own groups.
+    fn assert_index_consistent(&self) {
         let txn = self.db.begin_read().expect("read");
-        let peers = txn.open_table(PEERS).expect("peers");
-        let slot_of = txn.open_table(SLOT_OF).expect("slot of");
-        for (i, (slot, address)) in slots.iter().enumerate() {
-            assert_eq!(*slot, i as u64, "slots are dense: {slots:?}");
-            assert!(
-                peers.get(address.as_str()).expect("get").is_some(),
-                "slot {slot} names {address}, which is not stored"
-            );
-            let back = slot_of
-                .get(address.as_str())
-                .expect("get")
-                .map(|v| v.value());
-            assert_eq!(back, Some(*slot), "reverse mapping of {address}");
+        let slots = txn.open_table(GROUP_SLOTS).expect("slots");
+        let slot_of = txn.open_table(GROUP_SLOT_OF).expect("slot of");
+        let sizes = txn.open_table(GROUP_SIZES).expect("sizes");
+        let mut by_scope: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        for r in slots.iter().expect("iter") {
+            let (k, v) = r.expect("row");
+            let (scope, slot) = k.value();
+            by_scope
+                .entry(scope.to_string())
+                .or_default()
+                .push((slot, v.value().to_string()));
+        }
+        for (scope, members) in &by_scope {
+            for (i, (slot, member)) in members.iter().enumerate() {
+                assert_eq!(*slot, i as u64, "{scope} is dense: {members:?}");
+                let back = slot_of
+                    .get((scope.as_str(), member.as_str()))
+                    .expect("get")
+                    .map(|v| v.value());
+                assert_eq!(back, Some(*slot), "reverse of {scope} / {member}");
+            }
+            let size = sizes.get(scope.as_str()).expect("get").map(|v| v.value());
+            assert_eq!(size, Some(members.len() as u64), "size of {scope}");
+        }
+        let size_rows = sizes.iter().expect("iter").count();
+        assert_eq!(size_rows, by_scope.len(), "no size without members");
+        drop((slots, slot_of, sizes, txn));
+        let stored = self.stored();
+        for pool in [Pool::Node, Pool::Legacy] {
+            let mut want = BTreeSet::new();
+            for (address, s) in &stored {
+                if s.pool() == Some(pool) {
+                    let [root, outer, inner] = scopes(pool, &s.group);
+                    let has = |scope: &str, m: &str| {
+                        by_scope
+                            .get(scope)
+                            .is_some_and(|v| v.iter().any(|(_, x)| x == m))
+                    };
+                    assert!(has(&root, &s.group.outer()), "{address}: {root}");
+                    assert!(has(&outer, &s.group.inner()), "{address}: {outer}");
+                    assert!(has(&inner, address), "{address}: {inner}");
+                    want.insert(address.clone());
+                }
+            }
+            let prefix = format!("{}|", pool.key());
+            let got: BTreeSet<String> = by_scope
+                .iter()
+                .filter(|(scope, _)| scope.starts_with(&prefix) && scope.matches('|').count() == 2)
+                .flat_map(|(_, m)| m.iter().map(|(_, a)| a.clone()))
+                .collect();
+            assert_eq!(got, want, "entries indexed under {pool:?}");
         }
         assert_eq!(
-            peers.len().expect("len"),
-            n,
-            "every stored entry has a slot"
+            self.read(|r| r.count().expect("count")),
+            stored.len() as u64
         );
-        assert_eq!(slot_of.len().expect("len"), n);
-        drop((peers, slot_of, txn));
-        assert_eq!(self.read(|r| r.count().expect("count")), n);
     }
 
     /// A new registry rebuilt from this one's snapshot items, as a snapshot install does.
@@ -144,10 +198,18 @@ impl Fixture {
                 w.restore(&SnapshotItem::decode(bytes).expect("item"))
                     .expect("restore");
             }
-            w.finish_restore().expect("dense");
         }
         txn.commit().expect("commit");
         copy
+    }
+}
+
+/// Registers `record` as served (verified), as a member with dial-back off proposes it.
+fn served(record: PeerRecord) -> RegistryCommand {
+    RegistryCommand::RegisterSigned {
+        record,
+        resolved: None,
+        verified: true,
     }
 }
 

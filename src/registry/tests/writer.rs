@@ -70,6 +70,7 @@ fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
         RegistryCommand::Register(id.sign_record(NET, "s:1", 1, 1_000)),
     );
     let legacy = |addr: &str, ip: &str| RegistryCommand::RegisterLegacy {
+        resolved: None,
         address: addr.into(),
         source_ip: ip.into(),
         expires_at_ms: 2_000,

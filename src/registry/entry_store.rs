@@ -1,0 +1,184 @@
+//! [`EntryStore`]: the rows kept per address and every index over them, changed together so
+//! they never disagree: the entry itself, its expiry row, its node row, its place in the
+//! sampling index of its pool, the dial-back queue, the legacy records held per source, and
+//! the entry count.
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::group_index::GroupIndex;
+use super::legacy_quota::{LegacyLimits, LegacyQuota};
+use super::registry_tables::{BY_EXPIRY, BY_NODE, COUNTERS, PEERS, PEER_COUNT, UNVERIFIED};
+use super::{PeerEntry, RegistryError, StoredEntry};
+use crate::wire::ErrorReply;
+
+/// The per-address tables opened for writing.
+pub struct EntryStore<'t> {
+    peers: Table<'t, &'static str, &'static [u8]>,
+    by_expiry: Table<'t, (u64, &'static str), ()>,
+    by_node: Table<'t, &'static [u8], &'static str>,
+    unverified: Table<'t, &'static str, ()>,
+    counters: Table<'t, &'static str, u64>,
+    groups: GroupIndex<'t>,
+    legacy_quota: LegacyQuota<'t>,
+}
+
+impl<'t> EntryStore<'t> {
+    /// Opens the tables of `txn`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn open(txn: &'t WriteTransaction) -> Result<Self, RegistryError> {
+        // First: counting a registry without counts reads `peers` on its own.
+        let legacy_quota = LegacyQuota::open(txn)?;
+        Ok(Self {
+            peers: txn.open_table(PEERS).map_err(RegistryError::db)?,
+            by_expiry: txn.open_table(BY_EXPIRY).map_err(RegistryError::db)?,
+            by_node: txn.open_table(BY_NODE).map_err(RegistryError::db)?,
+            unverified: txn.open_table(UNVERIFIED).map_err(RegistryError::db)?,
+            counters: txn.open_table(COUNTERS).map_err(RegistryError::db)?,
+            groups: GroupIndex::open(txn)?,
+            legacy_quota,
+        })
+    }
+
+    /// Why a new legacy record from `source_ip` would exceed `limits`, if it would.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn legacy_refusal(
+        &self,
+        source_ip: &str,
+        limits: LegacyLimits,
+    ) -> Result<Option<ErrorReply>, RegistryError> {
+        self.legacy_quota.refusal(source_ip, limits)
+    }
+
+    /// The row stored at `address`.
+    ///
+    /// # Errors
+    /// Storage errors, or [`RegistryError::Corrupt`] if the stored bytes do not decode.
+    pub fn get(&self, address: &str) -> Result<Option<StoredEntry>, RegistryError> {
+        match self.peers.get(address).map_err(RegistryError::db)? {
+            None => Ok(None),
+            Some(bytes) => StoredEntry::decode(address, bytes.value()).map(Some),
+        }
+    }
+
+    /// The address of the signed record `node` holds now, if any.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn node_address(&self, node: &[u8]) -> Result<Option<String>, RegistryError> {
+        Ok(self
+            .by_node
+            .get(node)
+            .map_err(RegistryError::db)?
+            .map(|a| a.value().to_string()))
+    }
+
+    /// Stores `stored`, replacing whatever was at its address; returns whether there was
+    /// something.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn put(&mut self, stored: &StoredEntry) -> Result<bool, RegistryError> {
+        let address = stored.entry.address();
+        let existed = self.unindex(address)?;
+        self.peers
+            .insert(address, stored.encode()?.as_slice())
+            .map_err(RegistryError::db)?;
+        self.by_expiry
+            .insert((stored.entry.expires_at_ms(), address), ())
+            .map_err(RegistryError::db)?;
+        match &stored.entry {
+            PeerEntry::Signed(rec) => {
+                self.by_node
+                    .insert(rec.node_id.0.as_slice(), address)
+                    .map_err(RegistryError::db)?;
+            }
+            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, 1)?,
+        }
+        if stored.awaits_dial_back() {
+            self.unverified
+                .insert(address, ())
+                .map_err(RegistryError::db)?;
+        }
+        if let Some(pool) = stored.pool() {
+            self.groups.insert(pool, &stored.group, address)?;
+        }
+        if !existed {
+            self.bump_count(1)?;
+        }
+        Ok(existed)
+    }
+
+    /// Removes the entry at `address` and every row about it; returns whether there was one.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn remove(&mut self, address: &str) -> Result<bool, RegistryError> {
+        if !self.unindex(address)? {
+            return Ok(false);
+        }
+        self.peers.remove(address).map_err(RegistryError::db)?;
+        self.bump_count(-1)?;
+        Ok(true)
+    }
+
+    /// Up to `limit` addresses whose expiry is at or before `now_ms`, earliest first, plus
+    /// whether more are due.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn due(&self, now_ms: u64, limit: usize) -> Result<(Vec<String>, bool), RegistryError> {
+        let mut due: Vec<String> = self
+            .by_expiry
+            .range((0u64, "")..=(now_ms, "\u{10FFFF}"))
+            .map_err(RegistryError::db)?
+            .take(limit.saturating_add(1))
+            .map(|item| item.map(|(k, _)| k.value().1.to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(RegistryError::db)?;
+        let more = due.len() > limit;
+        due.truncate(limit);
+        Ok((due, more))
+    }
+
+    /// Removes the index rows of the entry at `address` (not the entry itself); returns
+    /// whether there was one.
+    fn unindex(&mut self, address: &str) -> Result<bool, RegistryError> {
+        let Some(old) = self.get(address)? else {
+            return Ok(false);
+        };
+        self.by_expiry
+            .remove((old.entry.expires_at_ms(), address))
+            .map_err(RegistryError::db)?;
+        match &old.entry {
+            PeerEntry::Signed(rec) => {
+                let key = rec.node_id.0.as_slice();
+                if self.node_address(key)?.as_deref() == Some(address) {
+                    self.by_node.remove(key).map_err(RegistryError::db)?;
+                }
+            }
+            PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, -1)?,
+        }
+        self.unverified.remove(address).map_err(RegistryError::db)?;
+        if let Some(pool) = old.pool() {
+            self.groups.remove(pool, &old.group, address)?;
+        }
+        Ok(true)
+    }
+
+    fn bump_count(&mut self, delta: i64) -> Result<(), RegistryError> {
+        let current = self
+            .counters
+            .get(PEER_COUNT)
+            .map_err(RegistryError::db)?
+            .map_or(0, |v| v.value());
+        let next = current.saturating_add_signed(delta);
+        self.counters
+            .insert(PEER_COUNT, next)
+            .map_err(RegistryError::db)?;
+        Ok(())
+    }
+}
