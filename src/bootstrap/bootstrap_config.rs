@@ -84,7 +84,7 @@ pub struct BootstrapConfig {
     pub dial_back_rate: u32,
     /// Address of the HTTP side port (`/metrics`, `/health`, `/ready`, the status page); off
     /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
-    /// bind it to loopback or a monitoring network (see docs/security-http.md).
+    /// bind it to loopback or a monitoring network (see docs/security.md (the HTTP side port)).
     pub http: Option<String>,
     /// Per-IP and per-subnet limits on clients (`[quotas]` in TOML). Kept last: TOML
     /// writes tables after plain values.

@@ -11,7 +11,7 @@
 //!
 //! The port is separate from the bootstrap and node ports on purpose: it speaks another
 //! protocol, carries no writes, and an operator can bind it to loopback (or a monitoring
-//! network) while the protocol ports face the internet. See `docs/security-http.md`.
+//! network) while the protocol ports face the internet. See `docs/security.md (the HTTP side port)`.
 //!
 //! Layout:
 //! - [`http_server`] — [`serve`]: axum on an already-bound listener until cancelled.
