@@ -75,7 +75,10 @@ fn main() -> anyhow::Result<()> {
         wire.push(frame(Envelope { id: 1, body: r })?);
     }
     let responses = [
-        Response::Registered { replaced: true },
+        Response::Registered {
+            replaced: true,
+            moved_from: None,
+        },
         Response::Removed,
         Response::ClusterInfo(ClusterInfo {
             wire_version: 1,

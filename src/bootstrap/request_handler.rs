@@ -108,7 +108,13 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
                 verified: !m.config.dial_back,
             };
             match m.proposer.propose(command).await? {
-                CommandOutcome::Registered { replaced } => Ok(Response::Registered { replaced }),
+                CommandOutcome::Registered {
+                    replaced,
+                    moved_from,
+                } => Ok(Response::Registered {
+                    replaced,
+                    moved_from,
+                }),
                 other => outcome_error(other),
             }
         }

@@ -177,8 +177,23 @@ impl BootstrapClient {
     /// # Errors
     /// As [`Self::call`]; refusals such as `stale_seq` or `not_owner` are `Server` errors.
     pub async fn register(&mut self, record: PeerRecord) -> Result<bool, ClientError> {
+        Ok(self.register_moving(record).await?.0)
+    }
+
+    /// Like [`Self::register`], also returning the address the node's record was at until
+    /// now when this registration moved it (a node holds one record).
+    ///
+    /// # Errors
+    /// As [`Self::call`].
+    pub async fn register_moving(
+        &mut self,
+        record: PeerRecord,
+    ) -> Result<(bool, Option<String>), ClientError> {
         match self.call(Request::Register { record }).await? {
-            Response::Registered { replaced } => Ok(replaced),
+            Response::Registered {
+                replaced,
+                moved_from,
+            } => Ok((replaced, moved_from)),
             other => Err(unexpected(other)),
         }
     }

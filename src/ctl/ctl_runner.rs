@@ -82,13 +82,18 @@ pub async fn run(args: CtlArgs, out: &mut dyn Write) -> Result<(), CtlError> {
                 .and_then(|ms| now.checked_add(ms))
                 .ok_or_else(|| CtlError::Usage(format!("--ttl {ttl} is too large")))?;
             let record = id.sign_record(&args.network_id, &address, now, expires);
-            let replaced = client.register(record).await?;
+            let (replaced, moved_from) = client.register_moving(record).await?;
+            // This key's node held another address until now: say so, it is gone from the
+            // registry (a node holds one record).
+            let moved = moved_from
+                .as_deref()
+                .map_or(String::new(), |m| format!("; replaced {m}"));
             print(
                 out,
                 args.json,
-                &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced, "key": key.display().to_string()}),
+                &serde_json::json!({"registered": address, "node_id": id.node_id().to_string(), "replaced": replaced, "moved_from": moved_from, "key": key.display().to_string()}),
                 &format!(
-                    "registered {address} as node {} (key {})",
+                    "registered {address} as node {} (key {}){moved}",
                     id.node_id(),
                     key.display()
                 ),

@@ -72,9 +72,13 @@ pub enum RegistryCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandOutcome {
-    /// Stored; `replaced` if it took the place of an older record at that address.
+    /// Stored; `replaced` if it took the place of an older record at that address;
+    /// `moved_from` names the address the same node held until now (a node holds one record,
+    /// so registering elsewhere drops it).
     Registered {
         replaced: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_from: Option<String>,
     },
     /// A legacy register found the address already present (its expiry is refreshed if it is
     /// a legacy record; a signed record is left alone).

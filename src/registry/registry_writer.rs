@@ -103,11 +103,13 @@ impl<'t> RegistryWriter<'t> {
         };
         // A node holds one record: registering at a new address drops its older one, and
         // the new address needs a dial-back of its own.
+        let mut moved_from = None;
         if let Some(old_addr) = self.node_address(rec)?.filter(|a| *a != rec.address) {
             if let Some(PeerEntry::Signed(old)) = self.get(&old_addr)? {
                 if old.node_id == rec.node_id {
                     self.supersede(&old, rec)?;
                     self.entries.remove(&old_addr)?;
+                    moved_from = Some(old_addr);
                 }
             }
         }
@@ -116,7 +118,10 @@ impl<'t> RegistryWriter<'t> {
             group: HostGroup::of(&rec.address, resolved),
             verified: verified || kept,
         })?;
-        Ok(CommandOutcome::Registered { replaced })
+        Ok(CommandOutcome::Registered {
+            replaced,
+            moved_from,
+        })
     }
 
     /// Puts the record at `address` in the node pool if `node` still holds it with `seq` or
@@ -278,6 +283,7 @@ impl<'t> RegistryWriter<'t> {
                 })?;
                 Ok(CommandOutcome::Registered {
                     replaced: existing.is_some(),
+                    moved_from: None,
                 })
             }
         }

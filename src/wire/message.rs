@@ -108,6 +108,10 @@ impl Request {
 pub enum Response {
     Registered {
         replaced: bool,
+        /// The address this node's record was at until now, when the registration moved it
+        /// (absent from older members).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_from: Option<String>,
     },
     Removed,
     Peers {

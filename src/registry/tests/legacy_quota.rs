@@ -33,7 +33,13 @@ fn an_ip_and_a_subnet_hold_at_most_their_limit_and_refreshes_do_not_count() {
     let f = Fixture::new();
     for i in 0..3 {
         let out = f.apply(0, legacy(&format!("h{i}:1"), "10.0.0.1", 1_000, 3, 5));
-        assert_eq!(out, CommandOutcome::Registered { replaced: false });
+        assert_eq!(
+            out,
+            CommandOutcome::Registered {
+                replaced: false,
+                moved_from: None
+            }
+        );
     }
     let refused = f.apply(0, legacy("h3:1", "10.0.0.1", 1_000, 3, 5));
     assert_eq!(code(&refused), Some(ErrorCode::Unavailable));
@@ -46,7 +52,13 @@ fn an_ip_and_a_subnet_hold_at_most_their_limit_and_refreshes_do_not_count() {
     // A neighbour in the same /24 fills the subnet's limit of 5.
     for i in 0..2 {
         let out = f.apply(0, legacy(&format!("n{i}:1"), "10.0.0.2", 1_000, 3, 5));
-        assert_eq!(out, CommandOutcome::Registered { replaced: false });
+        assert_eq!(
+            out,
+            CommandOutcome::Registered {
+                replaced: false,
+                moved_from: None
+            }
+        );
     }
     let refused = f.apply(0, legacy("n2:1", "10.0.0.2", 1_000, 3, 5));
     assert!(
@@ -55,9 +67,21 @@ fn an_ip_and_a_subnet_hold_at_most_their_limit_and_refreshes_do_not_count() {
     );
     // Another /24 is not affected, nor is a command without limits (logged before quotas).
     let out = f.apply(0, legacy("o:1", "10.0.1.1", 1_000, 3, 5));
-    assert_eq!(out, CommandOutcome::Registered { replaced: false });
+    assert_eq!(
+        out,
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
+    );
     let out = f.apply(0, legacy("h9:1", "10.0.0.1", 1_000, 0, 0));
-    assert_eq!(out, CommandOutcome::Registered { replaced: false });
+    assert_eq!(
+        out,
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
+    );
     assert_eq!(held(&f, "10.0.0.1"), (4, 6));
 }
 
@@ -74,7 +98,13 @@ fn removal_and_expiry_give_the_quota_back() {
     assert_eq!(f.apply(0, remove), CommandOutcome::Removed);
     assert_eq!(held(&f, "10.0.0.1"), (1, 1));
     let out = f.apply(0, legacy("h2:1", "10.0.0.1", 5_000, 2, 0));
-    assert_eq!(out, CommandOutcome::Registered { replaced: false });
+    assert_eq!(
+        out,
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
+    );
     f.apply(1_001, RegistryCommand::Expire { limit: 100 });
     assert_eq!(held(&f, "10.0.0.1"), (1, 1));
     f.apply(5_000, RegistryCommand::Expire { limit: 100 });
@@ -130,9 +160,18 @@ fn a_signed_record_taking_a_legacy_address_frees_its_place() {
     let signed = RegistryCommand::Register(id.sign_record(super::NET, "h:1", 1, 1_000));
     assert_eq!(
         f.apply(0, signed),
-        CommandOutcome::Registered { replaced: true }
+        CommandOutcome::Registered {
+            replaced: true,
+            moved_from: None
+        }
     );
     assert_eq!(held(&f, "10.0.0.1"), (0, 0));
     let out = f.apply(0, legacy("g:1", "10.0.0.1", 1_000, 1, 0));
-    assert_eq!(out, CommandOutcome::Registered { replaced: false });
+    assert_eq!(
+        out,
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
+    );
 }

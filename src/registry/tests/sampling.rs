@@ -105,6 +105,7 @@ fn group_index_stays_consistent_under_random_writes_and_survives_a_snapshot() {
         let kind = match out {
             CommandOutcome::Refused(e) => format!("refused {:?}", e.code),
             CommandOutcome::Expired { removed, .. } => format!("expired {}", removed.min(1)),
+            CommandOutcome::Registered { replaced, .. } => format!("Registered {replaced}"),
             other => format!("{other:?}"),
         };
         *outcomes.entry(kind).or_default() += 1;
@@ -112,8 +113,8 @@ fn group_index_stays_consistent_under_random_writes_and_survives_a_snapshot() {
     }
     // The run went through every write path, not only inserts.
     for kind in [
-        "Registered { replaced: false }",
-        "Registered { replaced: true }",
+        "Registered false",
+        "Registered true",
         "AlreadyRegistered",
         "Removed",
         "expired 1",
@@ -152,9 +153,11 @@ fn thousand_records() -> Fixture {
         })
         .collect();
     let stored = f.apply_all(0, &cmds);
-    assert!(stored
-        .iter()
-        .all(|o| *o == CommandOutcome::Registered { replaced: false }));
+    assert!(stored.iter().all(|o| *o
+        == CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }));
     f
 }
 

@@ -12,13 +12,19 @@ fn newer_seq_replaces_older_and_stale_is_refused() {
     let reg = |seq| RegistryCommand::Register(id.sign_record(NET, "h:1", seq, 1_000));
     assert_eq!(
         f.apply(0, reg(5)),
-        CommandOutcome::Registered { replaced: false }
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
     );
     assert_eq!(code(&f.apply(0, reg(5))), Some(ErrorCode::StaleSeq));
     assert_eq!(code(&f.apply(0, reg(4))), Some(ErrorCode::StaleSeq));
     assert_eq!(
         f.apply(0, reg(6)),
-        CommandOutcome::Registered { replaced: true }
+        CommandOutcome::Registered {
+            replaced: true,
+            moved_from: None
+        }
     );
     assert_eq!(f.read(|r| r.count().expect("count")), 1);
 }
@@ -55,7 +61,10 @@ fn live_signed_records_belong_to_their_owner_until_expiry() {
     );
     assert_eq!(
         f.apply(1_000, steal),
-        CommandOutcome::Registered { replaced: true }
+        CommandOutcome::Registered {
+            replaced: true,
+            moved_from: None
+        }
     );
     let dereg = RegistryCommand::Deregister(a.sign_deregistration(NET, "h:1", 10));
     assert_eq!(code(&f.apply(1_000, dereg)), Some(ErrorCode::NotOwner));
@@ -94,7 +103,10 @@ fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
     );
     assert_eq!(
         f.apply(0, legacy("l:1", "1.1.1.1")),
-        CommandOutcome::Registered { replaced: false }
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
     );
     assert_eq!(
         f.apply(0, legacy("l:1", "2.2.2.2")),
@@ -117,7 +129,10 @@ fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
     let take = RegistryCommand::Register(id.sign_record(NET, "l:2", 2, 1_000));
     assert_eq!(
         f.apply(0, take),
-        CommandOutcome::Registered { replaced: true }
+        CommandOutcome::Registered {
+            replaced: true,
+            moved_from: None
+        }
     );
 }
 
@@ -159,7 +174,10 @@ fn a_record_replayed_after_its_deregistration_is_refused_and_a_newer_one_accepte
     let captured = id.sign_record(NET, "10.0.0.1:1", 5, 10_000);
     assert_eq!(
         f.apply(0, RegistryCommand::Register(captured.clone())),
-        CommandOutcome::Registered { replaced: false }
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
     );
     let dereg = id.sign_deregistration(NET, "10.0.0.1:1", 6);
     assert_eq!(
@@ -186,7 +204,10 @@ fn a_record_replayed_after_its_deregistration_is_refused_and_a_newer_one_accepte
     let fresh = id.sign_record(NET, "10.0.0.1:1", 7, 10_000);
     assert_eq!(
         f.apply(300, RegistryCommand::Register(fresh)),
-        CommandOutcome::Registered { replaced: false }
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: None
+        }
     );
     assert_eq!(f.read(|r| r.count().expect("count")), 1);
 }
@@ -235,7 +256,10 @@ fn a_renewal_that_expires_sooner_keeps_the_longer_lived_record_refused() {
     let short = id.sign_record(NET, "10.0.0.1:1", 2, 2_000);
     assert_eq!(
         f.apply(0, RegistryCommand::Register(short)),
-        CommandOutcome::Registered { replaced: true }
+        CommandOutcome::Registered {
+            replaced: true,
+            moved_from: None
+        }
     );
     // The short record expires and is swept; the long one must not come back.
     f.apply(2_000, RegistryCommand::Expire { limit: 10 });
