@@ -67,18 +67,7 @@ async fn all_hold(cluster: &Cluster, want: &BTreeSet<String>) -> Result<()> {
 
 /// `ctl cluster elect <id>`, then checks that member 1 sees `id` lead; returns the term.
 async fn elect(cluster: &Cluster, id: u64) -> Result<u64> {
-    let out = cluster.ctl(&[
-        "--cluster-secret-file",
-        &support::path_str(&cluster.secret_file),
-        "cluster",
-        "elect",
-        &id.to_string(),
-    ])?;
-    ensure!(
-        out.status.success(),
-        "ctl cluster elect {id} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cluster.elect(id)?;
     // The target leads when ctl returns; member 1 hears of it with the next heartbeat.
     eventually(
         Duration::from_secs(5),

@@ -399,6 +399,24 @@ impl Cluster {
         Ok(out)
     }
 
+    /// `ctl cluster elect <id>`: member `id` calls elections until it wins (or ctl gives up).
+    pub fn elect(&self, id: u64) -> Result<()> {
+        let out = self.ctl(&[
+            "--cluster-secret-file",
+            &path_str(&self.secret_file),
+            "cluster",
+            "elect",
+            &id.to_string(),
+        ])?;
+        if !out.status.success() {
+            bail!(
+                "ctl cluster elect {id} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("m{id}.log"))).unwrap_or_default()
     }
