@@ -20,7 +20,7 @@ const NOW_MS: u64 = 1_700_000_000_000;
 
 /// The target body.
 pub fn blocks(data: &[u8]) {
-    if let Ok(block) = rmp_serde::from_slice::<Block>(data) {
+    if let Ok(block) = crate::wire::decode_body::<Block>(data) {
         let bytes = rmp_serde::to_vec_named(&block).expect("a block encodes");
         let back: Block = rmp_serde::from_slice(&bytes).expect("a block decodes");
         assert_eq!(back, block, "decode -> encode -> decode changed the block");

@@ -15,11 +15,11 @@ const MAX_FUZZ_ADDRESS: usize = 300;
 
 /// The target body.
 pub fn peer_records(data: &[u8]) {
-    if let Ok(record) = rmp_serde::from_slice::<PeerRecord>(data) {
+    if let Ok(record) = crate::wire::decode_body::<PeerRecord>(data) {
         let _ = record.verify(FUZZ_NETWORK);
         let _ = record.check_expiry(u64::MAX / 2, u64::MAX / 2, u64::MAX);
     }
-    if let Ok(dereg) = rmp_serde::from_slice::<Deregistration>(data) {
+    if let Ok(dereg) = crate::wire::decode_body::<Deregistration>(data) {
         let _ = dereg.verify(FUZZ_NETWORK);
     }
     let _ = signed_then_tampered(&mut Unstructured::new(data));

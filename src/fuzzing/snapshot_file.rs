@@ -14,7 +14,7 @@ pub fn snapshot_file(data: &[u8]) {
         for _ in 0..MAX_ENTRIES {
             match reader.next_entry() {
                 Ok(Some(entry)) => {
-                    let _ = rmp_serde::from_slice::<SnapshotItem>(&entry);
+                    let _ = crate::wire::decode_body::<SnapshotItem>(&entry);
                 }
                 Ok(None) | Err(_) => break,
             }

@@ -43,7 +43,7 @@ fn frames<T: Serialize + DeserializeOwned>(data: &[u8]) {
 }
 
 fn body<T: Serialize + DeserializeOwned>(data: &[u8]) {
-    if let Ok(value) = rmp_serde::from_slice::<T>(data) {
+    if let Ok(value) = crate::wire::decode_body::<T>(data) {
         round_trip(&value);
     }
 }

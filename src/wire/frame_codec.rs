@@ -16,6 +16,21 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 1024 * 1024;
 /// 256 registrations) and a useful snapshot chunk must fit in a frame.
 pub const MIN_MAX_FRAME_LENGTH: usize = 256 * 1024;
 
+/// Deepest nesting of MessagePack arrays and maps accepted in a body. Real messages nest
+/// less than 16 deep; rmp_serde's own limit (1024) let a 2 KiB body recurse deep enough to
+/// overflow a 2 MiB thread stack in a debug build (found by the `wire_frames` fuzz target).
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// Decodes one MessagePack body with the nesting limit of [`MAX_NESTING_DEPTH`].
+///
+/// # Errors
+/// [`DecodeError::Malformed`] for anything that is not a valid `T`, or nests too deep.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(body);
+    de.set_max_depth(MAX_NESTING_DEPTH);
+    T::deserialize(&mut de).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
 /// Encodes `Out` values and decodes `In` values as MessagePack inside u32 length-prefixed frames.
 ///
 /// A clean EOF between frames yields `Ok(None)` from the stream; EOF inside a frame, an
@@ -66,9 +81,7 @@ impl<In: DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
             Ok(None) => return Ok(None),
             Err(e) => return Err(classify_io(e, self.max_frame_length)),
         };
-        rmp_serde::from_slice(&frame)
-            .map(Some)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))
+        decode_body(&frame).map(Some)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<In>, DecodeError> {
@@ -150,6 +163,18 @@ mod tests {
         assert!(matches!(
             codec.decode(&mut incoming),
             Err(DecodeError::FrameTooLarge { max: 16 })
+        ));
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_refused_not_recursed_into() {
+        let mut codec = Codec::new(1 << 20);
+        let body = vec![0x91u8; 100_000];
+        let mut buf = BytesMut::from(&(body.len() as u32).to_be_bytes()[..]);
+        buf.extend_from_slice(&body);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(DecodeError::Malformed(_))
         ));
     }
 

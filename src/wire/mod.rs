@@ -23,7 +23,9 @@ pub mod message;
 pub mod peer_message;
 pub mod wire_error;
 
-pub use frame_codec::{FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MIN_MAX_FRAME_LENGTH};
+pub use frame_codec::{
+    decode_body, FrameCodec, DEFAULT_MAX_FRAME_LENGTH, MAX_NESTING_DEPTH, MIN_MAX_FRAME_LENGTH,
+};
 pub use message::{
     ClusterInfo, EntryDetail, Envelope, MemberInfo, PeerPage, Request, Response,
     MAX_ENCODED_ENTRY_DETAIL, WIRE_VERSION,
