@@ -229,6 +229,16 @@ async fn five_nodes_converge_on_one_chain() -> Result<()> {
             "n{i} has no peers"
         );
     }
+    // The miner sees its peers' heights as they are, not as they were at the handshake.
+    eventually(
+        Duration::from_secs(10),
+        "the miner's status shows its peers near its own height",
+        || async move {
+            let s = n.status("n1").await?;
+            Ok(!s.peers.is_empty() && s.peers.iter().all(|p| p.tip_height + 3 >= s.tip.height))
+        },
+    )
+    .await?;
     Ok(())
 }
 

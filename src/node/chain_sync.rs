@@ -153,18 +153,18 @@ impl ChainSync {
         }
     }
 
-    /// Adds blocks from `source` (None: mined here). Returns whether the tip changed.
-    fn add_blocks(&mut self, blocks: &[Block], source: Option<ConnId>) -> Result<bool, ChainError> {
+    /// Adds blocks (received or mined here). Returns whether the tip changed.
+    fn add_blocks(&mut self, blocks: &[Block]) -> Result<bool, ChainError> {
         let before = self.store.tip();
         let outcome = self.store.insert(blocks, crate::unix_ms());
         let after = self.store.tip();
         if after != before {
-            self.on_tip_changed(before, after, source);
+            self.on_tip_changed(before, after);
         }
         outcome.map(|_| after != before)
     }
 
-    fn on_tip_changed(&mut self, before: Tip, after: Tip, source: Option<ConnId>) {
+    fn on_tip_changed(&mut self, before: Tip, after: Tip) {
         self.mining_round += 1;
         self.manager.do_send(TipChanged(after));
         let fork = self.store.main_hash(before.height).ok().flatten() != Some(before.hash);
@@ -177,7 +177,10 @@ impl ChainSync {
         }
         let syncing = self.sync.is_some();
         if !syncing {
-            self.announce_tip(source);
+            // The peer it came from too: the echo of its own block is how that peer learns
+            // that this node holds it (a node ignores a block it has), so its status shows
+            // our height as it is.
+            self.announce_tip(None);
         }
     }
 
@@ -231,7 +234,7 @@ impl ChainSync {
                     Ok(Some(block)) if act.mining_round == round => {
                         let height = block.index;
                         let hash = block.short_hash();
-                        match act.add_blocks(&[block], None) {
+                        match act.add_blocks(&[block]) {
                             Ok(true) => {
                                 act.blocks_mined += 1;
                                 tracing::info!(height, %hash, "mined a block");
@@ -290,7 +293,7 @@ impl ChainSync {
             return;
         }
         let last = blocks.last().map(|b| b.hash);
-        match self.add_blocks(&blocks, Some(conn_id)) {
+        match self.add_blocks(&blocks) {
             Ok(_) => {}
             Err(ChainError::Invalid(e)) => {
                 self.node.metrics.block_rejected();
@@ -368,7 +371,7 @@ impl ChainSync {
             return;
         }
         let height = block.index;
-        match self.add_blocks(std::slice::from_ref(&block), Some(conn_id)) {
+        match self.add_blocks(std::slice::from_ref(&block)) {
             Ok(_) => {
                 let ours = self.store.tip();
                 if let Some(p) = self.peers.get_mut(&conn_id) {
