@@ -124,14 +124,14 @@ fn legacy_records_never_touch_signed_ones_and_only_their_ip_removes_them() {
         code(&f.apply(0, remove("l:1", "1.1.1.1"))),
         Some(ErrorCode::NotFound)
     );
-    // A signed record takes over a legacy address.
+    // A signed record takes over a legacy address (its node moves there from s:1).
     f.apply(0, legacy("l:2", "1.1.1.1"));
     let take = RegistryCommand::Register(id.sign_record(NET, "l:2", 2, 1_000));
     assert_eq!(
         f.apply(0, take),
         CommandOutcome::Registered {
             replaced: true,
-            moved_from: None
+            moved_from: Some("s:1".into())
         }
     );
 }
