@@ -176,7 +176,11 @@ pub fn storage_failed(cause: &dyn std::fmt::Display) -> ErrorReply {
 }
 
 /// Why Raft stopped, unless it is running or was shut down on purpose.
-fn raft_failure(m: &RaftMetrics<MemberId, BasicNode>) -> Option<String> {
+///
+/// Takes metrics already borrowed: a second `borrow()` of the same watch while the first is
+/// held deadlocks once openraft waits to publish new metrics (parking_lot's read lock is
+/// fair to the waiting writer), and that froze a whole member under the chaos suite.
+pub(crate) fn raft_failure(m: &RaftMetrics<MemberId, BasicNode>) -> Option<String> {
     match &m.running_state {
         Ok(()) | Err(Fatal::Stopped) => None,
         Err(f) => Some(f.to_string()),

@@ -78,7 +78,8 @@ impl MemberHealth {
             voters,
             leader_cut_off: false,
         };
-        if let Some(cause) = member.raft_failure() {
+        // From the metrics borrowed above, never a second borrow (see `member::raft_failure`).
+        if let Some(cause) = super::member::raft_failure(&m) {
             h.reasons.push(format!("raft stopped: {cause}"));
         }
         h.judge(m.state == ServerState::Leader);
