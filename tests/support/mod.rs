@@ -543,16 +543,9 @@ pub fn seed_tools() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Resident memory of process `pid` in KiB (0 if unknown).
+/// Resident memory of process `pid` in KiB (0 if unknown): the library's own reading.
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    peerchain::devnet::rss_kib(pid)
 }
 
 /// A port with `len` free loopback ports from it on (checked by binding each), for a devnet
