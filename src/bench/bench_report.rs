@@ -135,6 +135,27 @@ pub struct WriteFigures {
 }
 
 impl WriteFigures {
+    /// Waits for a phase's workers, each returning its latencies, and closes `progress`.
+    pub async fn collect(
+        requests: u64,
+        progress: &Progress,
+        workers: Vec<tokio::task::JoinHandle<Latencies>>,
+    ) -> Self {
+        let mut latencies = Latencies::default();
+        for w in workers {
+            if let Ok(l) = w.await {
+                latencies.extend(l);
+            }
+        }
+        let (elapsed, errors) = progress.finish();
+        Self {
+            requests,
+            elapsed,
+            errors,
+            latencies,
+        }
+    }
+
     /// Successful requests per second.
     pub fn rate(&self) -> f64 {
         let ok = self.requests - self.errors.values().sum::<u64>().min(self.requests);

@@ -51,19 +51,7 @@ pub async fn run(config: &BenchConfig, target: &str) -> Result<WriteFigures, Ben
             })
         })
         .collect();
-    let mut latencies = Latencies::default();
-    for w in workers {
-        if let Ok(l) = w.await {
-            latencies.extend(l);
-        }
-    }
-    let (elapsed, errors) = progress.finish();
-    Ok(WriteFigures {
-        requests: n,
-        elapsed,
-        errors,
-        latencies,
-    })
+    Ok(WriteFigures::collect(n, &progress, workers).await)
 }
 
 /// One `REGISTER` exchange; returns the reply line.

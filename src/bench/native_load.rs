@@ -99,19 +99,7 @@ pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<WriteFigure
         .zip(per_conn)
         .map(|(s, recs)| tokio::spawn(drive(s, recs, config.in_flight, progress.clone())))
         .collect();
-    let mut latencies = Latencies::default();
-    for t in tasks {
-        if let Ok(l) = t.await {
-            latencies.extend(l);
-        }
-    }
-    let (elapsed, errors) = progress.finish();
-    Ok(WriteFigures {
-        requests: n,
-        elapsed,
-        errors,
-        latencies,
-    })
+    Ok(WriteFigures::collect(n, &progress, tasks).await)
 }
 
 /// One connection: a writer that keeps `in_flight` requests outstanding and a reader that
