@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use peerchain::client::{BootstrapClient, ClientError, ClientOptions};
+use peerchain::raft::checkpoint::CHECKPOINT_INTERVAL;
 use peerchain::record::{NodeIdentity, PeerRecord};
 use peerchain::wire::{ErrorCode, ErrorReply};
 use support::{addresses_on, eventually, holds_all, Cluster, NETWORK};
@@ -339,6 +340,20 @@ async fn fill_and_check(mut cluster: Cluster, full: u64, healthy: [u64; 2], tag:
             legacy_register(&cluster, healthy[0], &format!("127.{tag}.251.{i}:1000")).await?;
         ensure!(reply == "Peer registered successfully", "{reply:?}");
     }
+    // ... and a few signed ones for the native GetPeers. Members apply without fsync and
+    // checkpoint every `CHECKPOINT_INTERVAL`; after a failed write the full member reopens
+    // its registry at its last checkpoint, so that is what its reads serve. These records
+    // are given time to reach a checkpoint on every member before the disk fills.
+    let early: BTreeSet<String> = (1..=3).map(|i| format!("127.{tag}.250.{i}:1000")).collect();
+    for addr in &early {
+        cluster.client_of(healthy[0]).register(signed(addr)).await?;
+        acked.lock().expect("lock").insert(addr.clone());
+    }
+    eventually(Duration::from_secs(10), "early records everywhere", || {
+        holds_all(&cluster, full, &early)
+    })
+    .await?;
+    tokio::time::sleep(CHECKPOINT_INTERVAL * 3).await;
     let filling = Instant::now();
     let writers = spawn_writers(&addrs, tag, &acked, &stop);
 

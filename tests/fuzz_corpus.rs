@@ -27,7 +27,13 @@ fn inputs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn replay(target: &str, run: fn(&[u8]), files: &[PathBuf]) -> Result<()> {
     for path in files {
-        let data = std::fs::read(path)?;
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            // A fuzzer running on the same corpus meanwhile replaces inputs with smaller ones:
+            // a file listed a moment ago may be gone (its replacement is listed too).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+        };
         let outcome = std::panic::catch_unwind(|| run(&data));
         ensure!(
             outcome.is_ok(),

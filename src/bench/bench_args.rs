@@ -27,6 +27,11 @@ pub struct BenchArgs {
     /// Signed registrations through the native protocol (0 skips the phase).
     #[arg(long, default_value_t = 20_000)]
     pub records: u64,
+    /// Index of the first native record's address (`127.a.b.c:7000` from the index), so that
+    /// successive runs against one cluster register new addresses instead of colliding
+    /// with the records of an earlier run (each address is held by its node).
+    #[arg(long, default_value_t = 0)]
+    pub first_record: u64,
     /// Connections the native registrations are spread over.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
@@ -59,6 +64,7 @@ pub struct BenchConfig {
     pub base_port: u16,
     pub member_args: Vec<String>,
     pub records: u64,
+    pub first_record: u64,
     pub connections: usize,
     pub in_flight: usize,
     pub legacy: u64,
@@ -78,6 +84,7 @@ impl BenchArgs {
             base_port: self.base_port,
             member_args: self.member_args,
             records: self.records,
+            first_record: self.first_record,
             connections: self.connections,
             in_flight: self.in_flight,
             legacy: self.legacy,
@@ -100,9 +107,11 @@ impl BenchConfig {
                 "--connections, --in-flight and --legacy-clients must be at least 1".into(),
             );
         }
-        if self.records > (1 << 24) || self.legacy > (1 << 24) {
+        if self.first_record.saturating_add(self.records) > (1 << 24) || self.legacy > (1 << 24) {
             return Err(
-                "at most 16,777,216 registrations per phase (one 127/8 address each)".into(),
+                "at most 16,777,216 registrations per phase, --first-record included (one 127/8 \
+                 address each)"
+                    .into(),
             );
         }
         if self.sample == 0 {

@@ -180,6 +180,8 @@ pub struct BenchReport {
     pub legacy: Option<WriteFigures>,
     pub reads: Option<ReadFigures>,
     pub member_rss_kib: Vec<u64>,
+    /// Records one core verifies per second (see `native_load::verify_rate`).
+    pub verify_per_s: Option<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -204,6 +206,7 @@ impl BenchReport {
             legacy: None,
             reads: None,
             member_rss_kib: Vec::new(),
+            verify_per_s: None,
         }
     }
 
@@ -245,6 +248,14 @@ impl BenchReport {
                 format!("{key}_errors"),
                 f.errors.values().sum::<u64>().to_string(),
             ));
+        }
+        if let Some(v) = self.verify_per_s {
+            writeln!(
+                out,
+                "{:<42} {v:>9.0}/s  (every registration costs one on the member it reaches)",
+                "record signature checks, one core"
+            )?;
+            kv.push(("verify_per_s_one_core".into(), format!("{v:.0}")));
         }
         if let Some(r) = &mut self.reads {
             let (p50, p99) = (r.latencies.quantile(0.5), r.latencies.quantile(0.99));

@@ -77,7 +77,9 @@ async fn run_phases(
     report: &mut BenchReport,
 ) -> Result<(), BenchError> {
     if config.records > 0 {
-        report.native = Some(native_load::run(config, targets).await?);
+        let (figures, verify_per_s) = native_load::run(config, targets).await?;
+        report.native = Some(figures);
+        report.verify_per_s = Some(verify_per_s);
     }
     if config.legacy > 0 {
         report.legacy = Some(legacy_load::run(config, &targets[0]).await?);

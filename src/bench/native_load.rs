@@ -36,7 +36,7 @@ pub fn bench_address(i: u64, port: u16) -> String {
 }
 
 /// `n` records of fresh identities, signed on every core before the clock starts.
-fn presign(n: u64, network_id: &str) -> Vec<PeerRecord> {
+fn presign(first: u64, n: u64, network_id: &str) -> Vec<PeerRecord> {
     let threads = std::thread::available_parallelism().map_or(2, |c| c.get()) as u64;
     let now = crate::unix_ms();
     let chunks: Vec<Vec<PeerRecord>> = std::thread::scope(|s| {
@@ -48,7 +48,7 @@ fn presign(n: u64, network_id: &str) -> Vec<PeerRecord> {
                         .map(|i| {
                             NodeIdentity::generate().sign_record(
                                 network_id,
-                                &bench_address(i, 7000),
+                                &bench_address(first + i, 7000),
                                 now,
                                 now + RECORD_TTL_MS,
                             )
@@ -65,14 +65,39 @@ fn presign(n: u64, network_id: &str) -> Vec<PeerRecord> {
     chunks.into_iter().flatten().collect()
 }
 
-/// Runs the phase against `targets` (connections are spread over them round-robin).
+/// Signatures the verification ceiling is measured on (or all the records, if fewer).
+const VERIFY_SAMPLE: usize = 4_000;
+
+/// Records/s that one core checks exactly as a member does before proposing one
+/// (`PeerRecord::verify`: ed25519 `verify_strict` over the signed fields). Every registration
+/// costs one such check on the member that receives it, so with `c` cores this bounds any
+/// cluster on the same machine at `c ×` this rate before anything else is done.
+fn verify_rate(records: &[PeerRecord], network_id: &str) -> f64 {
+    let sample = &records[..records.len().min(VERIFY_SAMPLE)];
+    let started = Instant::now();
+    let ok = sample
+        .iter()
+        .filter(|r| r.verify(network_id).is_ok())
+        .count();
+    ok as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// Runs the phase against `targets` (connections are spread over them round-robin); returns
+/// its figures and the one-core verification rate measured on the same records.
 ///
 /// # Errors
 /// Connection set-up errors.
-pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<WriteFigures, BenchError> {
-    let (n, network) = (config.records, config.network_id.clone());
+pub async fn run(
+    config: &BenchConfig,
+    targets: &[String],
+) -> Result<(WriteFigures, f64), BenchError> {
+    let (first, n, network) = (
+        config.first_record,
+        config.records,
+        config.network_id.clone(),
+    );
     let signing = Instant::now();
-    let records = tokio::task::spawn_blocking(move || presign(n, &network))
+    let records = tokio::task::spawn_blocking(move || presign(first, n, &network))
         .await
         .map_err(|e| BenchError::Setup(format!("signing records: {e}")))?;
     eprintln!(
@@ -80,6 +105,13 @@ pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<WriteFigure
         records.len(),
         signing.elapsed().as_secs_f64()
     );
+    let network = config.network_id.clone();
+    let (records, verify_per_s) = tokio::task::spawn_blocking(move || {
+        let rate = verify_rate(&records, &network);
+        (records, rate)
+    })
+    .await
+    .map_err(|e| BenchError::Setup(format!("verifying records: {e}")))?;
     let mut per_conn: Vec<Vec<PeerRecord>> = vec![Vec::new(); config.connections];
     for (i, r) in records.into_iter().enumerate() {
         per_conn[i % config.connections].push(r);
@@ -99,7 +131,10 @@ pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<WriteFigure
         .zip(per_conn)
         .map(|(s, recs)| tokio::spawn(drive(s, recs, config.in_flight, progress.clone())))
         .collect();
-    Ok(WriteFigures::collect(n, &progress, tasks).await)
+    Ok((
+        WriteFigures::collect(n, &progress, tasks).await,
+        verify_per_s,
+    ))
 }
 
 /// One connection: a writer that keeps `in_flight` requests outstanding and a reader that

@@ -6,6 +6,7 @@ use openraft::error::Fatal;
 use openraft::{BasicNode, RaftMetrics, ServerState};
 use tokio_util::sync::CancellationToken;
 
+use super::free_space::FreeSpace;
 use super::{BootstrapConfig, ClientQuotas, ClusterClock, LeaderLink, MemberHealth, Proposer};
 use crate::metrics::MemberMetrics;
 use crate::raft::{ClusterSecret, MemberId, RegistryRaft};
@@ -26,6 +27,8 @@ pub struct Member {
     pub metrics: MemberMetrics,
     /// Per-source limits on clients.
     pub quotas: Arc<ClientQuotas>,
+    /// Free space on the data disk, read on a timer rather than per write.
+    pub free_space: Arc<FreeSpace>,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).
@@ -138,7 +141,8 @@ impl Member {
 
     /// Refuses writes while this member cannot store them: its Raft stopped on a storage
     /// failure, or its data directory's disk is below `min_free_disk` (the first line of
-    /// defence, so that a filling disk need not stop Raft at all). Reads go on either way.
+    /// defence, so that a filling disk need not stop Raft at all; measured every
+    /// [`super::free_space::REFRESH`]). Reads go on either way.
     ///
     /// # Errors
     /// [`ErrorCode::Storage`].
@@ -146,8 +150,8 @@ impl Member {
         if let Some(cause) = self.raft_failure() {
             return Err(storage_failed(&cause));
         }
-        match fs4::available_space(&self.config.data_dir) {
-            Ok(free) if free < self.config.min_free_disk => Err(ErrorReply::new(
+        match self.free_space.bytes() {
+            Some(free) if free < self.config.min_free_disk => Err(ErrorReply::new(
                 ErrorCode::Storage,
                 format!(
                     "disk nearly full ({free} bytes free, {} needed): writes refused, reads go on",

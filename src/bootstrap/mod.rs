@@ -16,6 +16,7 @@
 //! - [`bootstrap_args`] — [`BootstrapArgs`], the command line over the TOML file.
 //! - [`bootstrap_config`] — [`BootstrapConfig`].
 //! - [`member`] — [`Member`], the shared state of a running member.
+//! - [`free_space`] — free bytes on the data disk, read on a timer for the write check.
 //! - [`member_health`] — [`MemberHealth`]: readiness, judged once for `/ready`,
 //!   `ClusterInfo` and the metrics.
 //! - [`connection`] — accepts one TCP connection and picks its protocol.
@@ -53,6 +54,7 @@ pub mod dial_back;
 pub mod election;
 pub mod expiry_task;
 pub mod frame_budget;
+pub mod free_space;
 pub mod host_resolver;
 pub mod key_probe;
 pub mod leader_link;
@@ -151,6 +153,7 @@ pub async fn run_with_http(
     .map_err(|e| storage_err(&e))?
     .map_err(|e| storage_err(&e))?;
     let registry = sm.registry();
+    let checkpoints = sm.clone();
     let raft_config =
         raft_settings::raft_config(config.id, config.snapshot_every, config.max_frame_length)
             .map_err(|e| BootstrapError::Config(e.to_string()))?;
@@ -167,6 +170,7 @@ pub async fn run_with_http(
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    tracker.spawn(checkpoints.clone().run_checkpoints(cancel.clone()));
     let leader_link = Arc::new(LeaderLink::new(secret.clone()));
     let clock = Arc::new(ClusterClock::new(config.id, raft.metrics()));
     let proposer = Proposer::spawn(
@@ -179,7 +183,10 @@ pub async fn run_with_http(
     );
     let quotas = Arc::new(ClientQuotas::new(&config));
     tracker.spawn(quotas.clone().maintain(raft.clone(), cancel.clone()));
+    let free_space = Arc::new(free_space::FreeSpace::new(&config.data_dir));
+    tracker.spawn(free_space.clone().run(cancel.clone()));
     let member = Arc::new(Member {
+        free_space,
         quotas,
         config,
         raft: raft.clone(),
@@ -225,6 +232,12 @@ pub async fn run_with_http(
     }
     if let Err(e) = raft.shutdown().await {
         tracing::warn!(error = %e, "raft shutdown");
+    }
+    // Raft may have applied more after the checkpoint task's last run.
+    match tokio::task::spawn_blocking(move || checkpoints.checkpoint()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "final registry checkpoint failed"),
+        Err(e) => tracing::warn!(error = %e, "final registry checkpoint task failed"),
     }
     tracing::info!("stopped");
     Ok(())

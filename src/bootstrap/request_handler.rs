@@ -9,7 +9,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ChangeMembers};
 
 use super::member::{storage_failed, storage_reply};
-use super::proposer::{no_leader, write_local, WriteError};
+use super::proposer::no_leader;
 use super::Member;
 use crate::raft::{raft_settings, ClusterSecret, MemberId};
 use crate::registry::{
@@ -168,17 +168,12 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         Request::Forward { commands } => {
             // The leader's own disk decides: a follower's check does not cover it.
             m.check_storage()?;
-            match write_local(&m.raft, m.clock.write_time(), commands).await {
-                Ok((outcomes, index)) => Ok(Response::Outcomes {
-                    outcomes,
-                    log_index: Some(index),
-                }),
-                Err(WriteError::NotLeader(_)) => Err(ErrorReply::new(
-                    ErrorCode::NoLeader,
-                    "this member is no longer the leader",
-                )),
-                Err(WriteError::Reply(e)) => Err(e),
-            }
+            // Queued with this member's own commands, so they share its next entry.
+            let (outcomes, log_index) = m.proposer.propose_forwarded(commands).await;
+            Ok(Response::Outcomes {
+                outcomes,
+                log_index,
+            })
         }
         Request::AppendEntries(rpc) => {
             Ok(Response::AppendEntries(m.raft.append_entries(rpc).await))

@@ -149,7 +149,8 @@ impl MemberMetrics {
             "raft_snapshot_age", "Time since the current snapshot was taken or installed (0 if none)" => g.snapshot_age_seconds,
             "raft_quorum_ack_age", "Leader only: time since a quorum last acknowledged it (0 on followers)" => g.quorum_ack_age_seconds,
             "log_fsync_duration", "Durable log appends (redb commit, fsync)" => self.storage.log_fsync,
-            "apply_duration", "State-machine applies (one redb transaction per run of entries)" => self.storage.apply,
+            "apply_duration", "State-machine applies (one redb transaction per run of entries, not fsynced)" => self.storage.apply,
+            "checkpoint_duration", "Checkpoints that make the state machine's applies durable (fsync)" => self.storage.checkpoint,
         );
     }
 

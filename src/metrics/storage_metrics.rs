@@ -21,6 +21,8 @@ pub struct StorageMetrics {
     pub log_fsync: Histogram,
     /// Time of each state-machine apply (one redb transaction per run of entries).
     pub apply: Histogram,
+    /// Time of each checkpoint that made applies durable (an fsync off the write path).
+    pub checkpoint: Histogram,
     /// Records and tombstones removed by `Expire` commands applied here.
     pub expired: prometheus_client::metrics::counter::Counter,
     /// The last commit index openraft saved, which openraft's metrics do not carry.
@@ -32,6 +34,7 @@ impl Default for StorageMetrics {
         Self {
             log_fsync: Histogram::new(latency_buckets()),
             apply: Histogram::new(latency_buckets()),
+            checkpoint: Histogram::new(latency_buckets()),
             expired: Default::default(),
             committed: Arc::new(AtomicU64::new(NONE)),
         }
@@ -47,6 +50,11 @@ impl StorageMetrics {
     /// Records one apply that took `d`.
     pub fn observe_apply(&self, d: Duration) {
         self.apply.observe(d.as_secs_f64());
+    }
+
+    /// Records one checkpoint that took `d`.
+    pub fn observe_checkpoint(&self, d: Duration) {
+        self.checkpoint.observe(d.as_secs_f64());
     }
 
     /// Notes the commit index openraft just saved.

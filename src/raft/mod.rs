@@ -4,6 +4,7 @@
 //! - [`type_config`] — openraft's type parameters for the registry.
 //! - [`log_store`] — the Raft log, vote and committed id in `raft-log.redb`.
 //! - [`state_machine_store`] — the applied registry in `state.redb`, plus snapshots.
+//! - [`checkpoint`] — makes the state machine's non-durable applies durable.
 //! - [`snapshot_builder`] — streams the registry into a snapshot file.
 //! - [`snapshot_dir`] — `current.json` and leftovers in the snapshot directory.
 //! - [`snapshot_file`] — the streamed snapshot file format.
@@ -14,6 +15,7 @@
 
 #![allow(clippy::result_large_err)] // openraft fixes the (large) StorageError type of its traits.
 
+pub mod checkpoint;
 pub mod log_store;
 pub mod member_auth;
 pub mod raft_network;

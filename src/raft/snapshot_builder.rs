@@ -3,11 +3,13 @@
 
 use std::fs::{self, File};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use openraft::storage::Snapshot;
 use openraft::{LogId, RaftSnapshotBuilder, StorageIOError};
 use redb::ReadableDatabase;
 
+use super::checkpoint::Checkpoint;
 use super::snapshot_dir::{set_current, CurrentSnapshot};
 use super::snapshot_file::SnapshotWriter;
 use super::state_machine_store::{
@@ -21,6 +23,7 @@ use crate::registry::{RegistryDb, RegistryError, RegistryReader};
 pub struct SnapshotBuilder {
     pub(super) db: RegistryDb,
     pub(super) snapshot_dir: PathBuf,
+    pub(super) checkpoint: Arc<Checkpoint>,
 }
 
 impl SnapshotBuilder {
@@ -28,6 +31,12 @@ impl SnapshotBuilder {
         let err = |e: String| StorageIOError::write_snapshot(None, any_err(e));
         let db = self.db.current().map_err(|e| err(e.to_string()))?;
         let txn = db.begin_read().map_err(|e| err(e.to_string()))?;
+        // The snapshot may cover only durable state: openraft purges the log below it, and
+        // the log is what re-applies non-durable applies after a crash. Checkpointing after
+        // the read began makes all it sees durable.
+        self.checkpoint
+            .run(&db)
+            .map_err(|e| err(format!("checkpoint before the snapshot: {e}")))?;
         let (last_applied, membership) = {
             let table = txn.open_table(SM_META).map_err(|e| err(e.to_string()))?;
             let applied = table.get(KEY_APPLIED).map_err(|e| err(e.to_string()))?;

@@ -3,10 +3,13 @@
 //!
 //! The last applied log id and membership are written in the same redb transaction as the
 //! registry changes they cover, so the database is always a consistent point of the log.
+//! Applies commit without fsync; [`Checkpoint`] says why that loses nothing and when they are
+//! made durable.
 
 use std::fs::{self, File};
 use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -16,6 +19,7 @@ use openraft::{
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use serde::Serialize;
 
+use super::checkpoint::{Checkpoint, CHECKPOINT_INTERVAL};
 use super::snapshot_builder::{open_snapshot, SnapshotBuilder};
 use super::snapshot_dir::{read_current, remove_leftovers, set_current, sync_dir, CurrentSnapshot};
 use super::snapshot_install::build_from_snapshot;
@@ -39,6 +43,7 @@ pub struct StateMachineStore {
     db_path: PathBuf,
     snapshot_dir: PathBuf,
     metrics: StorageMetrics,
+    checkpoint: Arc<Checkpoint>,
 }
 
 impl StateMachineStore {
@@ -70,7 +75,47 @@ impl StateMachineStore {
             db_path,
             snapshot_dir,
             metrics: StorageMetrics::default(),
+            checkpoint: Arc::default(),
         })
+    }
+
+    /// Makes every apply so far durable (see [`Checkpoint`]). Blocking.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn checkpoint(&self) -> Result<bool, String> {
+        let db = self.db.current().map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let done = self.checkpoint.run(&db).map_err(|e| e.to_string())?;
+        if done {
+            self.metrics.observe_checkpoint(started.elapsed());
+        }
+        Ok(done)
+    }
+
+    /// Checkpoints every [`CHECKPOINT_INTERVAL`] while anything is not durable, and once more
+    /// when `cancel` fires (a clean shutdown leaves nothing to re-apply).
+    pub async fn run_checkpoints(self, cancel: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = cancel.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            if stopping || self.checkpoint.is_dirty() {
+                let this = self.clone();
+                match tokio::task::spawn_blocking(move || this.checkpoint()).await {
+                    Ok(Ok(_)) => {}
+                    // A failing disk also fails the next apply, which stops Raft and says so.
+                    Ok(Err(e)) => tracing::warn!(error = %e, "registry checkpoint failed"),
+                    Err(e) => tracing::warn!(error = %e, "registry checkpoint task failed"),
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
     }
 
     /// The registry database, for request handlers to read from.
@@ -89,14 +134,15 @@ impl StateMachineStore {
             .map_err(StorageError::from)
     }
 
-    /// Applies `entries`. If that fails, the handle is reopened before the error goes to
-    /// openraft (which stops this member's Raft): a failed redb write would otherwise fail
-    /// every later read too.
     /// The same store, timing its applies and counting expiries in `metrics`.
     pub fn with_metrics(self, metrics: StorageMetrics) -> Self {
         Self { metrics, ..self }
     }
 
+    /// Applies `entries`. If that fails, the handle is reopened before the error goes to
+    /// openraft (which stops this member's Raft): a failed redb write would otherwise fail
+    /// every later read too. The reopened file is at its last checkpoint, so reads go on from
+    /// a slightly older state until the restart re-applies the log.
     fn apply_sync(
         &self,
         entries: Vec<Entry<TypeConfig>>,
@@ -105,6 +151,9 @@ impl StateMachineStore {
         let db = self.db.current().map_err(w)?;
         let started = std::time::Instant::now();
         let result = Self::apply_entries(&db, entries);
+        if result.is_ok() {
+            self.checkpoint.mark_dirty();
+        }
         self.metrics.observe_apply(started.elapsed());
         if let Ok(responses) = &result {
             let expired: u64 = responses
@@ -132,7 +181,8 @@ impl StateMachineStore {
     ) -> Result<Vec<RegistryResponse>, StorageIOError<MemberId>> {
         let w = |e: RegistryError| StorageIOError::write_state_machine(any_err(e));
         let mut txn = db.begin_write().map_err(|e| w(RegistryError::db(e)))?;
-        txn.set_durability(Durability::Immediate)
+        // Not durable: the log is (see `Checkpoint`).
+        txn.set_durability(Durability::None)
             .map_err(|e| w(RegistryError::db(e)))?;
         let mut responses = Vec::with_capacity(entries.len());
         let mut last: Option<(LogId<MemberId>, Option<Membership>)> = None;
@@ -257,6 +307,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         SnapshotBuilder {
             db: self.db.clone(),
             snapshot_dir: self.snapshot_dir.clone(),
+            checkpoint: self.checkpoint.clone(),
         }
     }
 

@@ -293,6 +293,22 @@ impl Cluster {
         }
     }
 
+    /// SIGKILL to every running member at the same instant (all signals are sent before any
+    /// exit is waited for), as a power cut would.
+    pub fn kill_all(&mut self) {
+        let mut children: Vec<Child> = self
+            .members
+            .iter_mut()
+            .filter_map(|m| m.child.take())
+            .collect();
+        for c in &mut children {
+            let _ = c.kill();
+        }
+        for mut c in children {
+            let _ = c.wait();
+        }
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self, id: u64) -> Result<std::process::ExitStatus> {
         let Some(c) = self.member_mut(id).child.take() else {
