@@ -26,6 +26,7 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`snapshot_trigger`] — a snapshot once the log has grown by 64 MiB, whatever its entry count.
 //! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
 //! - [`host_resolver`] — resolves a registered host name once, at proposal.
 //! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.
@@ -69,6 +70,7 @@ pub mod raft_events;
 pub mod refusal_log;
 pub mod request_handler;
 pub mod request_quota;
+pub mod snapshot_trigger;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -198,6 +200,14 @@ pub async fn run_with_http(
         metrics,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(
+        snapshot_trigger::SnapshotTrigger::new(
+            raft.clone(),
+            member.metrics.clone(),
+            cancel.clone(),
+        )
+        .run(),
+    );
     if member.config.dial_back {
         tracker.spawn(DialBack::new(member.clone(), cancel.clone()).run());
     }

@@ -144,6 +144,7 @@ impl MemberMetrics {
             "proposals_pending", "Commands queued or in flight in the group-commit proposer" => self.proposals_pending,
             "proposal_commands", "Commands (registrations, removals) carried per proposed entry" => self.entry_commands,
             "registry_expired", "Records and tombstones removed by applied Expire commands" => self.storage.expired,
+            "log_appended_bytes", "Bytes of entries appended to this member's Raft log" => self.storage.log_appended_bytes,
         );
         register!(r; seconds
             "raft_snapshot_age", "Time since the current snapshot was taken or installed (0 if none)" => g.snapshot_age_seconds,

@@ -25,6 +25,8 @@ pub struct StorageMetrics {
     pub checkpoint: Histogram,
     /// Records and tombstones removed by `Expire` commands applied here.
     pub expired: prometheus_client::metrics::counter::Counter,
+    /// Bytes of encoded entries appended to the log (what a snapshot lets the log drop).
+    pub log_appended_bytes: prometheus_client::metrics::counter::Counter,
     /// The last commit index openraft saved, which openraft's metrics do not carry.
     committed: Arc<AtomicU64>,
 }
@@ -36,6 +38,7 @@ impl Default for StorageMetrics {
             apply: Histogram::new(latency_buckets()),
             checkpoint: Histogram::new(latency_buckets()),
             expired: Default::default(),
+            log_appended_bytes: Default::default(),
             committed: Arc::new(AtomicU64::new(NONE)),
         }
     }

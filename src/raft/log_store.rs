@@ -237,6 +237,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     .map_err(|err| StorageIOError::write_log_entry(e.log_id, any_err(err)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let bytes: usize = encoded.iter().map(|(_, b)| b.len()).sum();
+        self.metrics.log_appended_bytes.inc_by(bytes as u64);
         let started = std::time::Instant::now();
         let result = self
             .blocking(move |db| {
