@@ -12,6 +12,13 @@ use peerchain::node::{self, NodeArgs};
 use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: with a million peers a member's resident memory under
+/// glibc grew well past its page caches (one malloc arena per thread that ever allocated,
+/// and Tokio's blocking pool runs every redb transaction on such threads); see
+/// docs/benchmarks.md for the two measured side by side.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "peerchain",
