@@ -19,8 +19,14 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default total time spent retrying transient failures.
 pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(10);
+/// Pause after the first transient failure; it doubles after each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_millis(800);
+/// Longest pause between two attempts. A leader failover takes about one election timeout
+/// (0.6–1.3 s here); with pauses growing to 800 ms a client often slept through the new
+/// leader's first half second (first write 1.65–2.4 s after a leader kill, most of it
+/// waiting). Each attempt is one request to a live member, which answers `no_leader` in
+/// microseconds, so retrying every 200 ms costs the cluster nothing worth saving.
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Timeouts and credentials of a [`BootstrapClient`].
 #[derive(Debug, Clone)]
@@ -114,7 +120,10 @@ impl BootstrapClient {
                 return Err(err);
             }
             tracing::debug!(error = %err, "bootstrap call failed, retrying");
-            tokio::time::sleep(backoff).await;
+            // Jitter (half to the whole pause): clients that failed together do not all come
+            // back at the same instant.
+            let pause = backoff.mul_f64(rand::random::<f64>().mul_add(0.5, 0.5));
+            tokio::time::sleep(pause).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
