@@ -15,6 +15,7 @@ pub mod workload;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener as StdListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -250,6 +251,10 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        // Its own process group: a wrapper such as `faketime` forks the member rather than
+        // exec'ing it, so signalling the child alone would orphan the member (it kept
+        // running after the test, two per test run, until this).
+        cmd.process_group(0);
         m.child = Some(cmd.spawn().context("spawning peerchain bootstrap")?);
         Ok(())
     }
@@ -287,25 +292,24 @@ impl Cluster {
 
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill(&mut self, id: u64) {
-        if let Some(mut c) = self.member_mut(id).child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.member_mut(id).child.take() {
+            kill_group(c);
         }
     }
 
     /// SIGKILL to every running member at the same instant (all signals are sent before any
     /// exit is waited for), as a power cut would.
     pub fn kill_all(&mut self) {
-        let mut children: Vec<Child> = self
+        let children: Vec<Child> = self
             .members
             .iter_mut()
             .filter_map(|m| m.child.take())
             .collect();
-        for c in &mut children {
-            let _ = c.kill();
+        for c in &children {
+            let _ = signal_group(c.id(), "KILL");
         }
-        for mut c in children {
-            let _ = c.wait();
+        for c in children {
+            kill_group(c);
         }
     }
 
@@ -314,18 +318,21 @@ impl Cluster {
         let Some(c) = self.member_mut(id).child.take() else {
             bail!("member {id} not running")
         };
-        terminate_child(c, &format!("member {id}"))
+        let pgid = c.id();
+        let status = terminate_child_group(c, &format!("member {id}"))?;
+        wait_group_gone(pgid, Duration::from_secs(15))?;
+        Ok(status)
     }
 
     /// SIGSTOP / SIGCONT.
     pub fn pause(&self, id: u64) -> Result<()> {
         let c = self.member(id).child.as_ref().context("not running")?;
-        signal(c.id(), "STOP")
+        signal_group(c.id(), "STOP")
     }
 
     pub fn resume(&self, id: u64) -> Result<()> {
         let c = self.member(id).child.as_ref().context("not running")?;
-        signal(c.id(), "CONT")
+        signal_group(c.id(), "CONT")
     }
 
     pub fn is_running(&self, id: u64) -> bool {
@@ -441,10 +448,9 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for m in &mut self.members {
-            if let Some(mut c) = m.child.take() {
-                let _ = signal(c.id(), "CONT");
-                let _ = c.kill();
-                let _ = c.wait();
+            if let Some(c) = m.child.take() {
+                let _ = signal_group(c.id(), "CONT");
+                kill_group(c);
             }
         }
         if std::thread::panicking() || std::env::var_os("PEERCHAIN_KEEP_TEST_DIRS").is_some() {
@@ -470,6 +476,58 @@ pub fn terminate_child(mut c: Child, what: &str) -> Result<std::process::ExitSta
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// SIGKILL to the process group `c` leads (see [`Cluster::spawn`]), then reaps `c`.
+fn kill_group(mut c: Child) {
+    let pgid = c.id();
+    let _ = signal_group(pgid, "KILL");
+    let _ = c.kill();
+    let _ = c.wait();
+    let _ = wait_group_gone(pgid, Duration::from_secs(5));
+}
+
+/// [`terminate_child`] for a child that leads its own process group: SIGTERM goes to the
+/// whole group (the member under a wrapper gets it too).
+fn terminate_child_group(mut c: Child, what: &str) -> Result<std::process::ExitStatus> {
+    signal_group(c.id(), "TERM")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = c.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = signal_group(c.id(), "KILL");
+            let _ = c.kill();
+            bail!("{what} did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `sig` to every process of group `pgid`.
+pub fn signal_group(pgid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("kill -{sig} -- -{pgid} failed");
+    }
+    Ok(())
+}
+
+/// Waits until no process of group `pgid` is left (a wrapper's child may outlive it by a
+/// moment), or fails after `within`.
+fn wait_group_gone(pgid: u32, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while signal_group(pgid, "0").is_ok() {
+        if Instant::now() > deadline {
+            bail!("process group {pgid} still has members after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 pub fn signal(pid: u32, sig: &str) -> Result<()> {
