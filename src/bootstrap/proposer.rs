@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -180,16 +180,18 @@ async fn run(
         let links = links.clone();
         tracker.spawn(async move {
             let n = batch.len();
-            let ok = commit_batch(&links, batch).await;
+            let ok = commit_batch(&links, batch, permit).await;
             links.metrics.proposal_done(n, ok);
-            drop(permit);
         });
     }
 }
 
 /// Commits `batch` as one entry here if this member leads, or through the leader, and
-/// answers every command in it. Returns whether the entry committed.
-async fn commit_batch(links: &Links, batch: Vec<Pending>) -> bool {
+/// answers every command in it. Returns whether the entry committed. `slot` (this batch's
+/// place among the entries in flight) is given back as soon as the entry is committed, before
+/// a follower waits to apply what it forwarded: a lagging follower must not hold up its next
+/// batch for that wait.
+async fn commit_batch(links: &Links, batch: Vec<Pending>, slot: OwnedSemaphorePermit) -> bool {
     let commands: Vec<RegistryCommand> = batch.iter().map(|p| p.command.clone()).collect();
     let local = tokio::time::timeout(
         WRITE_TIMEOUT,
@@ -218,6 +220,15 @@ async fn commit_batch(links: &Links, batch: Vec<Pending>) -> bool {
     let result = tokio::time::timeout(WRITE_TIMEOUT, forward(links, &leader, commands))
         .await
         .unwrap_or_else(|_| Err(not_committed()));
+    drop(slot);
+    if let Ok((_, Some(index))) = &result {
+        // Let a reader of this member see the write it is about to be told succeeded.
+        let _ = links
+            .raft
+            .wait(Some(READ_YOUR_WRITES_WAIT))
+            .applied_index_at_least(Some(*index), "forwarded write applied locally")
+            .await;
+    }
     answer(ours, result)
 }
 
@@ -257,8 +268,7 @@ fn not_committed() -> ErrorReply {
     )
 }
 
-/// Has the leader at `addr` commit `commands` (it queues them with its own), then waits
-/// briefly until this member has applied them.
+/// Has the leader at `addr` commit `commands` (it queues them with its own).
 async fn forward(
     links: &Links,
     addr: &str,
@@ -272,17 +282,7 @@ async fn forward(
         Ok(Response::Outcomes {
             outcomes,
             log_index,
-        }) => {
-            // Let a reader of this member see the write it was just told succeeded.
-            if let Some(index) = log_index {
-                let _ = links
-                    .raft
-                    .wait(Some(READ_YOUR_WRITES_WAIT))
-                    .applied_index_at_least(Some(index), "forwarded write applied locally")
-                    .await;
-            }
-            Ok((outcomes, log_index))
-        }
+        }) => Ok((outcomes, log_index)),
         Ok(other) => Err(ErrorReply::new(
             ErrorCode::Internal,
             format!("leader replied {other:?}"),
