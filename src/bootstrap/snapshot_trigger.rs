@@ -16,7 +16,7 @@ use crate::metrics::MemberMetrics;
 use crate::raft::RegistryRaft;
 
 /// Log bytes appended since the last snapshot that make this member take a new one.
-pub const LOG_BYTES_PER_SNAPSHOT: u64 = 64 * 1024 * 1024;
+pub const LOG_BYTES_PER_SNAPSHOT: u64 = 32 * 1024 * 1024;
 /// How often the log's growth is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 

@@ -2,9 +2,9 @@
 //! installing a snapshot holds the registry in memory.
 //!
 //! ```text
-//! "PCSNAP03"                      8-byte magic (the format version is its last two digits)
-//! ( len: u32 BE | item bytes )*   one MessagePack SnapshotItem each: every stored entry
-//!                                 (with its subnet group and verified flag), in address
+//! "PCSNAP04"                      8-byte magic (the format version is its last two digits)
+//! ( len: u32 BE | item bytes )*   one positional MessagePack SnapshotItem each: every stored
+//!                                 entry (its address and its compact row), in address
 //!                                 order, then every tombstone
 //! 0u32                            end marker
 //! count: u64 BE                   number of items
@@ -12,14 +12,15 @@
 //! ```
 //!
 //! Format 01 held bare entries without slots or tombstones, format 02 entries with their
-//! slot in the flat sampling index and no group or verified flag; a reader refuses both by
-//! name.
+//! slot in the flat sampling index and no group or verified flag, format 03 the rows of
+//! registry format 3 (named fields, node id and address in every row); a reader refuses
+//! each by name.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"PCSNAP03";
+const MAGIC: &[u8; 8] = b"PCSNAP04";
 /// The start of every format's magic; what follows is the version.
 const MAGIC_PREFIX: &[u8; 6] = b"PCSNAP";
 /// Largest entry accepted from a snapshot (records are a few hundred bytes).
@@ -211,9 +212,12 @@ mod tests {
     #[test]
     fn a_snapshot_of_the_older_format_is_refused_by_name() {
         let mut bytes = build(&[b"one"]);
-        bytes[..8].copy_from_slice(b"PCSNAP02");
-        let err = drain(&bytes).expect_err("old format");
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("PCSNAP02"), "{err}");
+        for old in [b"PCSNAP02", b"PCSNAP03"] {
+            bytes[..8].copy_from_slice(old);
+            let err = drain(&bytes).expect_err("old format");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            let name = String::from_utf8_lossy(old).to_string();
+            assert!(err.to_string().contains(&name), "{err}");
+        }
     }
 }

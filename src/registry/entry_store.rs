@@ -64,6 +64,17 @@ impl<'t> EntryStore<'t> {
         }
     }
 
+    /// The row stored at `address` and its slot in its fine group.
+    fn get_with_slot(
+        &self,
+        address: &str,
+    ) -> Result<Option<(StoredEntry, Option<u64>)>, RegistryError> {
+        match self.peers.get(address).map_err(RegistryError::db)? {
+            None => Ok(None),
+            Some(bytes) => StoredEntry::decode_with_slot(address, bytes.value()).map(Some),
+        }
+    }
+
     /// The address of the signed record `node` holds now, if any.
     ///
     /// # Errors
@@ -83,9 +94,22 @@ impl<'t> EntryStore<'t> {
     /// Storage errors.
     pub fn put(&mut self, stored: &StoredEntry) -> Result<bool, RegistryError> {
         let address = stored.entry.address();
-        let existed = self.unindex(address)?;
+        let old = self.get_with_slot(address)?;
+        // A renewal in the same pool and group keeps its slot: no index rows change.
+        let kept_slot = match &old {
+            Some((o, slot)) if o.pool() == stored.pool() && o.group == stored.group => Some(*slot),
+            _ => None,
+        };
+        if let Some((old, slot)) = &old {
+            self.unindex(address, old, *slot, kept_slot.is_none())?;
+        }
+        let slot = match (kept_slot, stored.pool()) {
+            (Some(slot), _) => slot,
+            (None, Some(pool)) => Some(self.groups.insert(pool, &stored.group, address)?),
+            (None, None) => None,
+        };
         self.peers
-            .insert(address, stored.encode()?.as_slice())
+            .insert(address, stored.encode(slot)?.as_slice())
             .map_err(RegistryError::db)?;
         self.by_expiry
             .insert((stored.entry.expires_at_ms(), address), ())
@@ -103,13 +127,10 @@ impl<'t> EntryStore<'t> {
                 .insert(address, ())
                 .map_err(RegistryError::db)?;
         }
-        if let Some(pool) = stored.pool() {
-            self.groups.insert(pool, &stored.group, address)?;
-        }
-        if !existed {
+        if old.is_none() {
             self.bump_count(1)?;
         }
-        Ok(existed)
+        Ok(old.is_some())
     }
 
     /// Removes the entry at `address` and every row about it; returns whether there was one.
@@ -117,9 +138,10 @@ impl<'t> EntryStore<'t> {
     /// # Errors
     /// Storage errors.
     pub fn remove(&mut self, address: &str) -> Result<bool, RegistryError> {
-        if !self.unindex(address)? {
+        let Some((old, slot)) = self.get_with_slot(address)? else {
             return Ok(false);
-        }
+        };
+        self.unindex(address, &old, slot, true)?;
         self.peers.remove(address).map_err(RegistryError::db)?;
         self.bump_count(-1)?;
         Ok(true)
@@ -144,12 +166,15 @@ impl<'t> EntryStore<'t> {
         Ok((due, more))
     }
 
-    /// Removes the index rows of the entry at `address` (not the entry itself); returns
-    /// whether there was one.
-    fn unindex(&mut self, address: &str) -> Result<bool, RegistryError> {
-        let Some(old) = self.get(address)? else {
-            return Ok(false);
-        };
+    /// Removes the index rows of `old`, the entry at `address` (not the entry itself), and,
+    /// if `from_groups`, its `slot` in the group index.
+    fn unindex(
+        &mut self,
+        address: &str,
+        old: &StoredEntry,
+        slot: Option<u64>,
+        from_groups: bool,
+    ) -> Result<(), RegistryError> {
         self.by_expiry
             .remove((old.entry.expires_at_ms(), address))
             .map_err(RegistryError::db)?;
@@ -163,10 +188,31 @@ impl<'t> EntryStore<'t> {
             PeerEntry::Legacy(l) => self.legacy_quota.add(&l.registered_from, -1)?,
         }
         self.unverified.remove(address).map_err(RegistryError::db)?;
-        if let Some(pool) = old.pool() {
-            self.groups.remove(pool, &old.group, address)?;
+        let Some(pool) = old.pool().filter(|_| from_groups) else {
+            return Ok(());
+        };
+        let slot = slot.ok_or_else(|| RegistryError::Corrupt {
+            key: address.to_string(),
+            reason: "an entry of a sampling pool has no slot in its row".to_string(),
+        })?;
+        if let Some((moved, to)) = self.groups.remove(pool, &old.group, address, slot)? {
+            self.set_slot(&moved, to)?;
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// Rewrites the row of `address` with its new `slot` (another entry's removal moved it).
+    fn set_slot(&mut self, address: &str, slot: u64) -> Result<(), RegistryError> {
+        let (entry, _) = self
+            .get_with_slot(address)?
+            .ok_or_else(|| RegistryError::Corrupt {
+                key: address.to_string(),
+                reason: "the group index names an entry that is not stored".to_string(),
+            })?;
+        self.peers
+            .insert(address, entry.encode(Some(slot))?.as_slice())
+            .map_err(RegistryError::db)?;
+        Ok(())
     }
 
     fn bump_count(&mut self, delta: i64) -> Result<(), RegistryError> {

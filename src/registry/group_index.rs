@@ -3,9 +3,14 @@
 //! entries — so that a sample can draw a group, then a group within it, then an entry, each
 //! a uniform point lookup, and one crowded subnet cannot outweigh a hundred sparse ones.
 //!
-//! Every level is a dense set `0..n` under a *scope* (the pool, `pool|outer`, or
-//! `pool|outer|inner`). An insert takes slot `n`; a removal moves the member in the last
-//! slot into the freed one ("swap remove"), so there are no holes. A scope that becomes
+//! Every level is a dense set `0..n` under a *scope*: the pool's key, then that followed by
+//! the coarse group's key, then that followed by the fine group's key (bytes, see
+//! [`HostGroup::outer_key`]; a child's scope is its parent's scope followed by the child's
+//! member key). An insert takes slot `n`; a removal moves the member in the last
+//! slot into the freed one ("swap remove"), so there are no holes. The two upper levels keep
+//! each member's slot in `group_slot_of`; an entry's slot is kept in its own row (see
+//! [`super::StoredEntry::encode`]), so inserts hand it back and removals take it and name the
+//! entry that moved, whose row the caller rewrites. A scope that becomes
 //! empty is removed from its parent. Every step depends only on the tables, so replicas that
 //! apply the same log hold the same sets; an installed snapshot rebuilds the same sets,
 //! possibly in other slots, which a uniform draw cannot tell apart.
@@ -17,17 +22,27 @@ use super::{HostGroup, Pool, RegistryError};
 
 /// The scopes an entry of `group` in `pool` sits in, top first: the pool, its coarse group,
 /// its fine group.
-pub fn scopes(pool: Pool, group: &HostGroup) -> [String; 3] {
-    let outer = format!("{}|{}", pool.key(), group.outer());
-    let inner = format!("{outer}|{}", group.inner());
-    [pool.key().to_string(), outer, inner]
+pub fn scopes(pool: Pool, group: &HostGroup) -> [Vec<u8>; 3] {
+    let outer = [pool.key(), &group.outer_key()].concat();
+    let inner = [outer.as_slice(), &group.inner_key()].concat();
+    [pool.key().to_vec(), outer, inner]
+}
+
+/// Whether `scope` is a fine group's (its members are entries' addresses): a pool key, a
+/// family tag, then one byte of each group (unresolved), two and one (IPv4) or four and two
+/// (IPv6).
+pub fn is_entry_scope(scope: &[u8]) -> bool {
+    matches!(
+        (scope.get(1), scope.len()),
+        (Some(0), 3) | (Some(4), 5) | (Some(6), 8)
+    )
 }
 
 /// The group index tables opened for writing.
 pub struct GroupIndex<'t> {
-    slots: Table<'t, (&'static str, u64), &'static str>,
-    slot_of: Table<'t, (&'static str, &'static str), u64>,
-    sizes: Table<'t, &'static str, u64>,
+    slots: Table<'t, (&'static [u8], u64), &'static [u8]>,
+    slot_of: Table<'t, (&'static [u8], &'static [u8]), u64>,
+    sizes: Table<'t, &'static [u8], u64>,
 }
 
 impl<'t> GroupIndex<'t> {
@@ -44,41 +59,81 @@ impl<'t> GroupIndex<'t> {
     }
 
     /// Adds `address` to `pool` under `group`, adding the groups to their parents if they
-    /// were empty.
+    /// were empty; returns the entry's slot, for its row.
     ///
     /// # Errors
-    /// Storage errors, or [`RegistryError::Corrupt`] if it is already there.
+    /// Storage errors, or [`RegistryError::Corrupt`] if a group is already there.
     pub fn insert(
         &mut self,
         pool: Pool,
         group: &HostGroup,
         address: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<u64, RegistryError> {
         let [root, outer, inner] = scopes(pool, group);
-        if self.add(&inner, address)? && self.add(&outer, &group.inner())? {
-            self.add(&root, &group.outer())?;
+        let slot = self.size(&inner)?;
+        self.slots
+            .insert((inner.as_slice(), slot), address.as_bytes())
+            .map_err(RegistryError::db)?;
+        self.set_size(&inner, slot + 1)?;
+        if slot == 0 && self.add(&outer, &group.inner_key())? {
+            self.add(&root, &group.outer_key())?;
         }
-        Ok(())
+        Ok(slot)
     }
 
-    /// Removes `address` from `pool` under `group`, removing groups left empty.
+    /// Removes `address`, in `slot` (from its row), from `pool` under `group`, removing
+    /// groups left empty; returns the entry moved into the freed slot, if one was, and that
+    /// slot, for the caller to rewrite its row.
     ///
     /// # Errors
-    /// Storage errors, or [`RegistryError::Corrupt`] if the tables disagree.
+    /// Storage errors, or [`RegistryError::Corrupt`] if the slot holds another entry.
     pub fn remove(
         &mut self,
         pool: Pool,
         group: &HostGroup,
         address: &str,
-    ) -> Result<(), RegistryError> {
+        slot: u64,
+    ) -> Result<Option<(String, u64)>, RegistryError> {
         let [root, outer, inner] = scopes(pool, group);
-        if self.take(&inner, address)? && self.take(&outer, &group.inner())? {
-            self.take(&root, &group.outer())?;
+        let member = address.as_bytes();
+        let held = self
+            .slots
+            .get((inner.as_slice(), slot))
+            .map_err(RegistryError::db)?
+            .map(|a| a.value() == member);
+        if held != Some(true) {
+            return Err(corrupt(
+                &inner,
+                member,
+                "the row's slot holds another entry",
+            ));
         }
-        Ok(())
+        let last = self
+            .size(&inner)?
+            .checked_sub(1)
+            .ok_or_else(|| corrupt(&inner, member, "empty scope"))?;
+        let moved = self
+            .slots
+            .remove((inner.as_slice(), last))
+            .map_err(RegistryError::db)?
+            .map(|a| a.value().to_vec())
+            .ok_or_else(|| corrupt(&inner, member, "last slot empty"))?;
+        self.set_size(&inner, last)?;
+        if last == 0 && self.take(&outer, &group.inner_key())? {
+            self.take(&root, &group.outer_key())?;
+        }
+        if slot == last {
+            return Ok(None);
+        }
+        self.slots
+            .insert((inner.as_slice(), slot), moved.as_slice())
+            .map_err(RegistryError::db)?;
+        let moved = String::from_utf8(moved)
+            .map_err(|_| corrupt(&inner, member, "an indexed address is not UTF-8"))?;
+        Ok(Some((moved, slot)))
     }
 
-    fn size(&self, scope: &str) -> Result<u64, RegistryError> {
+    fn size(&self, scope: &[u8]) -> Result<u64, RegistryError> {
         Ok(self
             .sizes
             .get(scope)
@@ -86,7 +141,7 @@ impl<'t> GroupIndex<'t> {
             .map_or(0, |v| v.value()))
     }
 
-    fn set_size(&mut self, scope: &str, n: u64) -> Result<(), RegistryError> {
+    fn set_size(&mut self, scope: &[u8], n: u64) -> Result<(), RegistryError> {
         if n == 0 {
             self.sizes.remove(scope).map_err(RegistryError::db)?;
         } else {
@@ -95,8 +150,8 @@ impl<'t> GroupIndex<'t> {
         Ok(())
     }
 
-    /// Puts `member` in the next slot of `scope`; returns whether the scope was empty.
-    fn add(&mut self, scope: &str, member: &str) -> Result<bool, RegistryError> {
+    /// Puts group `member` in the next slot of `scope`; returns whether the scope was empty.
+    fn add(&mut self, scope: &[u8], member: &[u8]) -> Result<bool, RegistryError> {
         let n = self.size(scope)?;
         let taken = self
             .slot_of
@@ -113,9 +168,9 @@ impl<'t> GroupIndex<'t> {
         Ok(n == 0)
     }
 
-    /// Frees `member`'s slot in `scope`, moving the last member into it; returns whether the
-    /// scope is now empty.
-    fn take(&mut self, scope: &str, member: &str) -> Result<bool, RegistryError> {
+    /// Frees group `member`'s slot in `scope`, moving the last member into it; returns
+    /// whether the scope is now empty.
+    fn take(&mut self, scope: &[u8], member: &[u8]) -> Result<bool, RegistryError> {
         let slot = self
             .slot_of
             .remove((scope, member))
@@ -130,14 +185,14 @@ impl<'t> GroupIndex<'t> {
             .slots
             .remove((scope, last))
             .map_err(RegistryError::db)?
-            .map(|a| a.value().to_string())
+            .map(|a| a.value().to_vec())
             .ok_or_else(|| corrupt(scope, member, "last slot empty"))?;
         if slot != last {
             self.slots
-                .insert((scope, slot), moved.as_str())
+                .insert((scope, slot), moved.as_slice())
                 .map_err(RegistryError::db)?;
             self.slot_of
-                .insert((scope, moved.as_str()), slot)
+                .insert((scope, moved.as_slice()), slot)
                 .map_err(RegistryError::db)?;
         } else if moved != member {
             return Err(corrupt(scope, member, "last slot names another member"));
@@ -147,9 +202,13 @@ impl<'t> GroupIndex<'t> {
     }
 }
 
-fn corrupt(scope: &str, member: &str, what: &str) -> RegistryError {
+fn corrupt(scope: &[u8], member: &[u8], what: &str) -> RegistryError {
     RegistryError::Corrupt {
-        key: format!("{scope} / {member}"),
+        key: format!(
+            "{} / {}",
+            hex::encode(scope),
+            String::from_utf8_lossy(member)
+        ),
         reason: format!("group index out of step: {what}"),
     }
 }

@@ -70,6 +70,36 @@ impl HostGroup {
         }
     }
 
+    /// [`Self::outer`] as the group index keys it: a family tag (0 unresolved, 4, 6) and the
+    /// prefix's bytes, so that a scope key is a few bytes instead of a string like
+    /// `node|127.3/16|127.3.14/24` in two index rows per entry.
+    pub fn outer_key(&self) -> Vec<u8> {
+        match self {
+            Self::Ip(IpAddr::V4(v4)) => {
+                let o = v4.octets();
+                vec![4, o[0], o[1]]
+            }
+            Self::Ip(IpAddr::V6(v6)) => {
+                let o = v6.octets();
+                vec![6, o[0], o[1], o[2], o[3]]
+            }
+            Self::Unresolved => vec![0],
+        }
+    }
+
+    /// [`Self::inner`] as the group index keys it below [`Self::outer_key`]: the bytes the
+    /// fine prefix adds (one for a `/24`, two for a `/48`).
+    pub fn inner_key(&self) -> Vec<u8> {
+        match self {
+            Self::Ip(IpAddr::V4(v4)) => vec![v4.octets()[2]],
+            Self::Ip(IpAddr::V6(v6)) => {
+                let o = v6.octets();
+                vec![o[4], o[5]]
+            }
+            Self::Unresolved => vec![0],
+        }
+    }
+
     /// The IP to dial for a dial-back: the literal or the resolved one.
     pub fn ip(&self) -> Option<IpAddr> {
         match self {

@@ -33,13 +33,13 @@ pub trait GroupSource {
     ///
     /// # Errors
     /// Storage errors.
-    fn size(&self, scope: &str) -> Result<u64, RegistryError>;
+    fn size(&self, scope: &[u8]) -> Result<u64, RegistryError>;
 
     /// The member in `slot` of `scope`.
     ///
     /// # Errors
     /// Storage errors, or [`RegistryError::Corrupt`] if a slot below the size is empty.
-    fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError>;
+    fn member(&self, scope: &[u8], slot: u64) -> Result<Vec<u8>, RegistryError>;
 }
 
 /// A uniform permutation of `0..n`, drawn one position at a time.
@@ -78,7 +78,7 @@ impl LazyPermutation {
 
 /// One group being drawn from: its scope, its shuffle, and the children drawn so far.
 struct Level {
-    scope: String,
+    scope: Vec<u8>,
     /// Levels below this one (0: its members are entries).
     below: u8,
     order: LazyPermutation,
@@ -87,7 +87,7 @@ struct Level {
 }
 
 impl Level {
-    fn open(src: &impl GroupSource, scope: String, below: u8) -> Result<Self, RegistryError> {
+    fn open(src: &impl GroupSource, scope: Vec<u8>, below: u8) -> Result<Self, RegistryError> {
         let n = src.size(&scope)?;
         Ok(Self {
             scope,
@@ -103,7 +103,7 @@ impl Level {
         &mut self,
         src: &impl GroupSource,
         rng: &mut R,
-    ) -> Result<Option<String>, RegistryError> {
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
         if self.below == 0 {
             return match self.order.next(rng) {
                 Some(slot) => src.member(&self.scope, slot).map(Some),
@@ -113,7 +113,8 @@ impl Level {
         // First every child once, in random order; then round the children drawn.
         while let Some(slot) = self.order.next(rng) {
             let member = src.member(&self.scope, slot)?;
-            let mut child = Level::open(src, format!("{}|{member}", self.scope), self.below - 1)?;
+            let scope = [self.scope.as_slice(), &member].concat();
+            let mut child = Level::open(src, scope, self.below - 1)?;
             if let Some(address) = child.next(src, rng)? {
                 self.children.push(child);
                 return Ok(Some(address));
@@ -149,7 +150,7 @@ impl PeerSampler {
     /// Storage errors.
     pub fn new(src: &impl GroupSource, pool: Pool, limit: usize) -> Result<Self, RegistryError> {
         Ok(Self {
-            root: Level::open(src, pool.key().to_string(), 2)?,
+            root: Level::open(src, pool.key().to_vec(), 2)?,
             draws_left: limit
                 .saturating_mul(SAMPLE_DRAW_FACTOR)
                 .max(MIN_SAMPLE_DRAWS),
@@ -170,7 +171,15 @@ impl PeerSampler {
             return Ok(None);
         }
         self.draws_left -= 1;
-        self.root.next(src, rng)
+        match self.root.next(src, rng)? {
+            None => Ok(None),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|e| RegistryError::Corrupt {
+                    key: String::from_utf8_lossy(e.as_bytes()).to_string(),
+                    reason: "an indexed address is not UTF-8".to_string(),
+                }),
+        }
     }
 }
 
@@ -192,16 +201,16 @@ mod tests {
 
     /// The group index in memory: scope → members in slot order.
     #[derive(Default)]
-    struct Tree(HashMap<String, Vec<String>>);
+    struct Tree(HashMap<Vec<u8>, Vec<Vec<u8>>>);
 
     impl Tree {
         fn add(&mut self, address: &str) {
             let group = HostGroup::of(address, None);
             let [root, outer, inner] = scopes(Pool::Legacy, &group);
             for (scope, member) in [
-                (root, group.outer()),
-                (outer, group.inner()),
-                (inner, address.to_string()),
+                (root, group.outer_key()),
+                (outer, group.inner_key()),
+                (inner, address.as_bytes().to_vec()),
             ] {
                 let members = self.0.entry(scope).or_default();
                 if !members.contains(&member) {
@@ -212,16 +221,16 @@ mod tests {
     }
 
     impl GroupSource for Tree {
-        fn size(&self, scope: &str) -> Result<u64, RegistryError> {
+        fn size(&self, scope: &[u8]) -> Result<u64, RegistryError> {
             Ok(self.0.get(scope).map_or(0, |m| m.len() as u64))
         }
-        fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError> {
+        fn member(&self, scope: &[u8], slot: u64) -> Result<Vec<u8>, RegistryError> {
             self.0
                 .get(scope)
                 .and_then(|m| m.get(slot as usize))
                 .cloned()
                 .ok_or_else(|| RegistryError::Corrupt {
-                    key: scope.to_string(),
+                    key: hex::encode(scope),
                     reason: format!("no slot {slot}"),
                 })
         }

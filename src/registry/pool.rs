@@ -19,10 +19,10 @@ pub enum Pool {
 
 impl Pool {
     /// The scope key of the pool's top level in the group index.
-    pub fn key(self) -> &'static str {
+    pub fn key(self) -> &'static [u8] {
         match self {
-            Self::Node => "node",
-            Self::Legacy => "legacy",
+            Self::Node => b"n",
+            Self::Legacy => b"l",
         }
     }
 }

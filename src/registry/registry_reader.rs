@@ -16,8 +16,8 @@ use crate::record::NodeId;
 pub struct RegistryReader {
     peers: ReadOnlyTable<&'static str, &'static [u8]>,
     by_expiry: ReadOnlyTable<(u64, &'static str), ()>,
-    group_slots: ReadOnlyTable<(&'static str, u64), &'static str>,
-    group_sizes: ReadOnlyTable<&'static str, u64>,
+    group_slots: ReadOnlyTable<(&'static [u8], u64), &'static [u8]>,
+    group_sizes: ReadOnlyTable<&'static [u8], u64>,
     unverified: ReadOnlyTable<&'static str, ()>,
     tombstones: ReadOnlyTable<&'static [u8], (u64, u64)>,
     tombstones_by_expiry: ReadOnlyTable<(u64, &'static [u8]), ()>,
@@ -223,9 +223,10 @@ impl RegistryReader {
         mut f: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         for row in self.peers.iter().map_err(RegistryError::db)? {
-            let (_, v) = row.map_err(RegistryError::db)?;
+            let (k, v) = row.map_err(RegistryError::db)?;
             let item = SnapshotItem::Entry {
-                entry: v.value().to_vec(),
+                address: k.value().to_string(),
+                row: v.value().to_vec(),
             };
             f(&item.encode()?)?;
         }
@@ -255,7 +256,7 @@ impl RegistryReader {
 }
 
 impl GroupSource for RegistryReader {
-    fn size(&self, scope: &str) -> Result<u64, RegistryError> {
+    fn size(&self, scope: &[u8]) -> Result<u64, RegistryError> {
         Ok(self
             .group_sizes
             .get(scope)
@@ -263,13 +264,13 @@ impl GroupSource for RegistryReader {
             .map_or(0, |v| v.value()))
     }
 
-    fn member(&self, scope: &str, slot: u64) -> Result<String, RegistryError> {
+    fn member(&self, scope: &[u8], slot: u64) -> Result<Vec<u8>, RegistryError> {
         self.group_slots
             .get((scope, slot))
             .map_err(RegistryError::db)?
-            .map(|a| a.value().to_string())
+            .map(|a| a.value().to_vec())
             .ok_or_else(|| RegistryError::Corrupt {
-                key: format!("{scope} slot {slot}"),
+                key: format!("{} slot {slot}", hex::encode(scope)),
                 reason: "no member in a slot below the scope's size".to_string(),
             })
     }

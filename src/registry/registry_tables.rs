@@ -2,16 +2,18 @@
 
 use redb::TableDefinition;
 
-/// address → MessagePack [`super::StoredEntry`].
+/// address → the compact row of a [`super::StoredEntry`].
 pub const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 /// (expires_at_ms, address): drives expiry without scanning every record.
 pub const BY_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("peers_by_expiry");
 /// (scope, slot) → member: the dense sets of the sampling index (see [`super::group_index`]).
-pub const GROUP_SLOTS: TableDefinition<(&str, u64), &str> = TableDefinition::new("group_slots");
-/// (scope, member) → slot: the reverse of [`GROUP_SLOTS`], so a removal can free its slot.
-pub const GROUP_SLOT_OF: TableDefinition<(&str, &str), u64> = TableDefinition::new("group_slot_of");
+pub const GROUP_SLOTS: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("group_slots");
+/// (scope, group) → slot: the reverse of [`GROUP_SLOTS`] for the two levels of groups, so a
+/// removal can free its slot (an entry's slot is in its row).
+pub const GROUP_SLOT_OF: TableDefinition<(&[u8], &[u8]), u64> =
+    TableDefinition::new("group_slot_of");
 /// scope → number of members (absent when empty).
-pub const GROUP_SIZES: TableDefinition<&str, u64> = TableDefinition::new("group_sizes");
+pub const GROUP_SIZES: TableDefinition<&[u8], u64> = TableDefinition::new("group_sizes");
 /// address → (): signed records that no member has verified yet, the leader's dial-back
 /// queue (it walks this table; the replicated state says who still needs a dial).
 pub const UNVERIFIED: TableDefinition<&str, ()> = TableDefinition::new("peers_unverified");
@@ -34,5 +36,6 @@ pub const FORMAT_VERSION_KEY: &str = "format_version";
 /// The table layout this build reads and writes. 1 was the layout with `peers_by_sample` and
 /// no tombstones (it had no marker); 2 added the slot index and tombstones; 3 replaced the
 /// flat slot index with the per-pool group index and stores [`super::StoredEntry`] rows
-/// (subnet group, verified flag).
-pub const FORMAT_VERSION: u64 = 3;
+/// (subnet group, verified flag); 4 keeps those rows compact (positional, without the
+/// address, node id or a group the address gives) and keys the group index with bytes.
+pub const FORMAT_VERSION: u64 = 4;

@@ -371,8 +371,8 @@ impl<'t> RegistryWriter<'t> {
     /// that appears twice.
     pub fn restore(&mut self, item: &SnapshotItem) -> Result<(), RegistryError> {
         match item {
-            SnapshotItem::Entry { entry } => {
-                let stored = StoredEntry::decode("<snapshot>", entry)?;
+            SnapshotItem::Entry { address, row } => {
+                let stored = StoredEntry::decode(address, row)?;
                 if self.entries.put(&stored)? {
                     return Err(RegistryError::Corrupt {
                         key: stored.entry.address().to_string(),

@@ -8,16 +8,19 @@ use super::tombstones::Tombstone;
 use super::RegistryError;
 use crate::record::NodeId;
 
-/// One item of a snapshot, MessagePack-encoded with named fields.
+/// One item of a snapshot, positional MessagePack (a snapshot holds a million of them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
 pub enum SnapshotItem {
-    /// A stored entry: its stored bytes (a MessagePack [`super::StoredEntry`]).
+    /// A stored entry: its address and its row's bytes (see [`super::StoredEntry`]).
+    /// (One-letter names: rmp-serde writes the variant's name in every item.)
+    #[serde(rename = "e")]
     Entry {
+        address: String,
         #[serde(with = "serde_bytes")]
-        entry: Vec<u8>,
+        row: Vec<u8>,
     },
     /// A node's tombstone.
+    #[serde(rename = "t")]
     Tombstone {
         node_id: NodeId,
         tombstone: Tombstone,
@@ -30,7 +33,7 @@ impl SnapshotItem {
     /// # Errors
     /// [`RegistryError::Corrupt`] if it cannot be encoded.
     pub fn encode(&self) -> Result<Vec<u8>, RegistryError> {
-        rmp_serde::to_vec_named(self).map_err(|e| RegistryError::Corrupt {
+        rmp_serde::to_vec(self).map_err(|e| RegistryError::Corrupt {
             key: "<snapshot item>".to_string(),
             reason: e.to_string(),
         })

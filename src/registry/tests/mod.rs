@@ -13,9 +13,11 @@ mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
+};
 
-use super::group_index::scopes;
+use super::group_index::{is_entry_scope, scopes};
 use super::registry_db::create_with_tables;
 use super::registry_tables::{GROUP_SIZES, GROUP_SLOTS, GROUP_SLOT_OF, PEERS, TOMBSTONES};
 use super::{
@@ -77,14 +79,14 @@ impl Fixture {
     }
 
     /// Every (scope, member) of the group index: the sets, whatever their slots.
-    fn index_rows(&self) -> BTreeSet<(String, String)> {
+    fn index_rows(&self) -> BTreeSet<(Vec<u8>, Vec<u8>)> {
         let txn = self.db.begin_read().expect("read");
         let t = txn.open_table(GROUP_SLOTS).expect("slots");
         t.iter()
             .expect("iter")
             .map(|r| {
                 let (k, v) = r.expect("row");
-                (k.value().0.to_string(), v.value().to_string())
+                (k.value().0.to_vec(), v.value().to_vec())
             })
             .collect()
     }
@@ -125,52 +127,74 @@ impl Fixture {
         let slots = txn.open_table(GROUP_SLOTS).expect("slots");
         let slot_of = txn.open_table(GROUP_SLOT_OF).expect("slot of");
         let sizes = txn.open_table(GROUP_SIZES).expect("sizes");
-        let mut by_scope: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        let mut by_scope: BTreeMap<Vec<u8>, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
         for r in slots.iter().expect("iter") {
             let (k, v) = r.expect("row");
             let (scope, slot) = k.value();
             by_scope
-                .entry(scope.to_string())
+                .entry(scope.to_vec())
                 .or_default()
-                .push((slot, v.value().to_string()));
+                .push((slot, v.value().to_vec()));
         }
+        let peers = txn.open_table(PEERS).expect("peers");
         for (scope, members) in &by_scope {
             for (i, (slot, member)) in members.iter().enumerate() {
-                assert_eq!(*slot, i as u64, "{scope} is dense: {members:?}");
-                let back = slot_of
-                    .get((scope.as_str(), member.as_str()))
-                    .expect("get")
-                    .map(|v| v.value());
-                assert_eq!(back, Some(*slot), "reverse of {scope} / {member}");
+                assert_eq!(*slot, i as u64, "{scope:?} is dense: {members:?}");
+                let back = if is_entry_scope(scope) {
+                    // An entry's slot is in its row.
+                    let address = String::from_utf8(member.clone()).expect("utf-8");
+                    let row = peers.get(address.as_str()).expect("get").expect("row");
+                    StoredEntry::decode_with_slot(&address, row.value())
+                        .expect("decode")
+                        .1
+                } else {
+                    slot_of
+                        .get((scope.as_slice(), member.as_slice()))
+                        .expect("get")
+                        .map(|v| v.value())
+                };
+                assert_eq!(back, Some(*slot), "reverse of {scope:?} / {member:?}");
             }
-            let size = sizes.get(scope.as_str()).expect("get").map(|v| v.value());
-            assert_eq!(size, Some(members.len() as u64), "size of {scope}");
+            let size = sizes.get(scope.as_slice()).expect("get").map(|v| v.value());
+            assert_eq!(size, Some(members.len() as u64), "size of {scope:?}");
         }
+        let group_rows = by_scope
+            .iter()
+            .filter(|(scope, _)| !is_entry_scope(scope))
+            .map(|(_, m)| m.len())
+            .sum::<usize>() as u64;
+        assert_eq!(
+            slot_of.len().expect("len"),
+            group_rows,
+            "group_slot_of holds the groups only"
+        );
         let size_rows = sizes.iter().expect("iter").count();
         assert_eq!(size_rows, by_scope.len(), "no size without members");
-        drop((slots, slot_of, sizes, txn));
+        drop((slots, slot_of, sizes, peers, txn));
         let stored = self.stored();
         for pool in [Pool::Node, Pool::Legacy] {
             let mut want = BTreeSet::new();
             for (address, s) in &stored {
                 if s.pool() == Some(pool) {
                     let [root, outer, inner] = scopes(pool, &s.group);
-                    let has = |scope: &str, m: &str| {
+                    let has = |scope: &[u8], m: &[u8]| {
                         by_scope
                             .get(scope)
                             .is_some_and(|v| v.iter().any(|(_, x)| x == m))
                     };
-                    assert!(has(&root, &s.group.outer()), "{address}: {root}");
-                    assert!(has(&outer, &s.group.inner()), "{address}: {outer}");
-                    assert!(has(&inner, address), "{address}: {inner}");
+                    assert!(has(&root, &s.group.outer_key()), "{address}: {root:?}");
+                    assert!(has(&outer, &s.group.inner_key()), "{address}: {outer:?}");
+                    assert!(has(&inner, address.as_bytes()), "{address}: {inner:?}");
                     want.insert(address.clone());
                 }
             }
-            let prefix = format!("{}|", pool.key());
             let got: BTreeSet<String> = by_scope
                 .iter()
-                .filter(|(scope, _)| scope.starts_with(&prefix) && scope.matches('|').count() == 2)
-                .flat_map(|(_, m)| m.iter().map(|(_, a)| a.clone()))
+                .filter(|(scope, _)| scope.starts_with(pool.key()) && is_entry_scope(scope))
+                .flat_map(|(_, m)| {
+                    m.iter()
+                        .map(|(_, a)| String::from_utf8_lossy(a).to_string())
+                })
                 .collect();
             assert_eq!(got, want, "entries indexed under {pool:?}");
         }

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{served, Fixture, NET};
 use crate::record::NodeIdentity;
+use crate::registry::group_index::is_entry_scope;
 use crate::registry::peer_sampler::{subnet_group, GroupSource, PeerSampler};
 use crate::registry::{CommandOutcome, ExcludeSet, PeerEntry, Pool, RegistryCommand};
 
@@ -172,8 +173,8 @@ fn samples_are_uniform_and_neighbours_are_not_drawn_together() {
     let by_slot: Vec<String> = f
         .index_rows()
         .into_iter()
-        .filter(|(scope, _)| scope.matches('|').count() == 2)
-        .map(|(_, a)| a)
+        .filter(|(scope, _)| is_entry_scope(scope))
+        .map(|(_, a)| String::from_utf8_lossy(&a).to_string())
         .collect();
     let mut rng = StdRng::seed_from_u64(42);
     let mut hits: HashMap<String, u32> = HashMap::new();
@@ -357,11 +358,11 @@ struct Counting<'a> {
 }
 
 impl GroupSource for Counting<'_> {
-    fn size(&self, scope: &str) -> Result<u64, crate::registry::RegistryError> {
+    fn size(&self, scope: &[u8]) -> Result<u64, crate::registry::RegistryError> {
         self.lookups.set(self.lookups.get() + 1);
         self.inner.size(scope)
     }
-    fn member(&self, scope: &str, slot: u64) -> Result<String, crate::registry::RegistryError> {
+    fn member(&self, scope: &[u8], slot: u64) -> Result<Vec<u8>, crate::registry::RegistryError> {
         self.lookups.set(self.lookups.get() + 1);
         self.inner.member(scope, slot)
     }
