@@ -26,8 +26,9 @@ const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_LAST_PURGED: &str = "last_purged";
 
-/// Page cache of the log database: recent entries are what is read back.
-const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Page cache of the log database: recent entries are what is read back (for replication,
+/// right after they are appended), and under load an entry is about 30 KB.
+const LOG_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 type StorageResult<T> = Result<T, StorageError<MemberId>>;
 
