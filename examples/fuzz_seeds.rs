@@ -12,6 +12,7 @@ use peerchain::chain::{genesis, mine};
 use peerchain::fuzzing::FUZZ_NETWORK;
 use peerchain::raft::snapshot_file::SnapshotWriter;
 use peerchain::record::NodeIdentity;
+use peerchain::registry::{HostGroup, PeerEntry, SnapshotItem, StoredEntry, Tombstone};
 use peerchain::wire::{
     ClusterInfo, Envelope, ErrorCode, ErrorReply, FrameCodec, PeerMessage, Request, Response, Tip,
 };
@@ -152,9 +153,29 @@ fn main() -> anyhow::Result<()> {
         "blocks",
         vec![rmp_serde::to_vec_named(&b1)?, vec![0; 64]],
     )?;
+    // A snapshot as a member writes it: an entry's address and compact row, then a tombstone.
+    let stored = StoredEntry {
+        entry: PeerEntry::Signed(record.clone()),
+        group: HostGroup::of(&record.address, None),
+        verified: true,
+    };
+    let items = [
+        SnapshotItem::Entry {
+            address: record.address.clone(),
+            row: stored.encode(Some(0))?,
+        },
+        SnapshotItem::Tombstone {
+            node_id: record.node_id,
+            tombstone: Tombstone {
+                seq: 3,
+                expires_at_ms: 1_000,
+            },
+        },
+    ];
     let mut snap = SnapshotWriter::new(Vec::new())?;
-    snap.push(b"entry one")?;
-    snap.push(b"entry two")?;
+    for item in &items {
+        snap.push(&item.encode()?)?;
+    }
     let (file, _) = snap.finish()?;
     write(out, "snapshot_file", vec![file])?;
     Ok(())

@@ -1,9 +1,10 @@
 //! Target `snapshot_file`: arbitrary bytes as a snapshot file (as a member installing a
-//! snapshot from the leader reads it), each entry decoded as a [`SnapshotItem`]; and entries
-//! cut from the input written by [`SnapshotWriter`] must read back unchanged.
+//! snapshot from the leader reads it), each entry decoded as a [`SnapshotItem`] and an
+//! entry's row as a [`StoredEntry`] (what the install does with it); and entries cut from
+//! the input written by [`SnapshotWriter`] must read back unchanged.
 
 use crate::raft::snapshot_file::{SnapshotReader, SnapshotWriter};
-use crate::registry::SnapshotItem;
+use crate::registry::{SnapshotItem, StoredEntry};
 
 /// Most entries read from or written for one input.
 const MAX_ENTRIES: usize = 256;
@@ -14,7 +15,11 @@ pub fn snapshot_file(data: &[u8]) {
         for _ in 0..MAX_ENTRIES {
             match reader.next_entry() {
                 Ok(Some(entry)) => {
-                    let _ = crate::wire::decode_body::<SnapshotItem>(&entry);
+                    if let Ok(SnapshotItem::Entry { address, row }) =
+                        crate::wire::decode_body::<SnapshotItem>(&entry)
+                    {
+                        let _ = StoredEntry::decode(&address, &row);
+                    }
                 }
                 Ok(None) | Err(_) => break,
             }
