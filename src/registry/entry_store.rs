@@ -58,10 +58,7 @@ impl<'t> EntryStore<'t> {
     /// # Errors
     /// Storage errors, or [`RegistryError::Corrupt`] if the stored bytes do not decode.
     pub fn get(&self, address: &str) -> Result<Option<StoredEntry>, RegistryError> {
-        match self.peers.get(address).map_err(RegistryError::db)? {
-            None => Ok(None),
-            Some(bytes) => StoredEntry::decode(address, bytes.value()).map(Some),
-        }
+        Ok(self.get_with_slot(address)?.map(|(entry, _)| entry))
     }
 
     /// The row stored at `address` and its slot in its fine group.
