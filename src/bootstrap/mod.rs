@@ -26,7 +26,7 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
-//! - [`snapshot_trigger`] — a snapshot once the log has grown by 32 MiB, whatever its entry count.
+//! - [`snapshot_trigger`] — a snapshot once the log has grown by 8 MiB, whatever its entry count.
 //! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
 //! - [`host_resolver`] — resolves a registered host name once, at proposal.
 //! - [`key_probe`] — one dial-back: the node handshake, up to the listener's proof.

@@ -6,7 +6,8 @@
 //! 700 MB of log: under a fast fill the log of a member held a million registrations (570 MB)
 //! and no snapshot had been taken. A snapshot lets openraft purge the log below it, and the
 //! log file's freed pages are reused, so this bounds the log on disk to about this many bytes
-//! plus the entries kept after a snapshot.
+//! plus the entries kept after a snapshot. A snapshot costs a checkpoint, not a copy of the
+//! registry (see `raft::snapshot_data`), so it can come this often.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::metrics::MemberMetrics;
 use crate::raft::RegistryRaft;
 
 /// Log bytes appended since the last snapshot that make this member take a new one.
-pub const LOG_BYTES_PER_SNAPSHOT: u64 = 32 * 1024 * 1024;
+pub const LOG_BYTES_PER_SNAPSHOT: u64 = 8 * 1024 * 1024;
 /// How often the log's growth is looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 

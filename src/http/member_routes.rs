@@ -9,7 +9,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::member_watch::snapshot_file_age;
 use super::{html, metrics_text, readiness};
 use crate::bootstrap::{Member, MemberHealth};
 use crate::registry::RegistryCensus;
@@ -92,9 +91,7 @@ async fn metrics(State(s): State<Arc<MemberHttp>>) -> Response {
         .unwrap_or(0)
         .saturating_sub(h.snapshot_index.unwrap_or(0));
     g.entries_since_snapshot.set(n(Some(since)));
-    let age = m
-        .metrics
-        .snapshot_age(h.snapshot_index, || snapshot_file_age(m));
+    let age = m.metrics.snapshot_age(h.snapshot_index);
     g.snapshot_age_seconds.set(age);
     g.quorum_ack_age_seconds.set(
         h.millis_since_quorum_ack

@@ -25,23 +25,6 @@ pub async fn member_watch(member: Arc<Member>, cancel: CancellationToken) {
             member.metrics.leader_changed();
             leader = now;
         }
-        member
-            .metrics
-            .snapshot_age(snapshot, || snapshot_file_age(&member));
+        member.metrics.snapshot_age(snapshot);
     }
-}
-
-/// Age of the member's current snapshot file, for a snapshot found at start.
-pub(crate) fn snapshot_file_age(member: &Member) -> std::time::Duration {
-    std::fs::metadata(
-        member
-            .config
-            .data_dir
-            .join("snapshots")
-            .join("current.json"),
-    )
-    .and_then(|m| m.modified())
-    .ok()
-    .and_then(|t| t.elapsed().ok())
-    .unwrap_or_default()
 }

@@ -226,28 +226,19 @@ impl MemberMetrics {
             .inc();
     }
 
-    /// Seconds since the snapshot at `index` appeared, remembering when it first did.
-    /// `age_when_first_seen` gives the age of a snapshot found at start (its file's age).
-    pub fn snapshot_age(
-        &self,
-        index: Option<u64>,
-        age_when_first_seen: impl FnOnce() -> Duration,
-    ) -> f64 {
+    /// Seconds since the snapshot at `index` appeared, remembering when it first did. A
+    /// snapshot found at start is the registry as this process opened it (members keep no
+    /// snapshot file), so its age starts then.
+    pub fn snapshot_age(&self, index: Option<u64>) -> f64 {
         let Some(index) = index else { return 0.0 };
         let Ok(mut seen) = self.snapshot_seen.lock() else {
             return 0.0;
         };
         match *seen {
             Some((i, at)) if i == index => at.elapsed().as_secs_f64(),
-            Some(_) => {
+            _ => {
                 *seen = Some((index, Instant::now()));
                 0.0
-            }
-            None => {
-                let age = age_when_first_seen();
-                let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-                *seen = Some((index, at));
-                at.elapsed().as_secs_f64()
             }
         }
     }

@@ -17,6 +17,7 @@
 //! One apply then costs no fsync at all, where it cost one per entry on every member.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use redb::{Database, Durability};
@@ -28,6 +29,10 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, Default)]
 pub struct Checkpoint {
     dirty: AtomicBool,
+    /// Held for a whole checkpoint: a second caller that finds the flag cleared must not
+    /// return before the checkpoint that cleared it has committed, or it would take state
+    /// for durable that is not yet (a snapshot's meta, which lets openraft purge the log).
+    running: Mutex<()>,
 }
 
 impl Checkpoint {
@@ -53,6 +58,10 @@ impl Checkpoint {
     /// # Errors
     /// redb's (a full disk, an I/O error); the flag stays set, so the next checkpoint retries.
     pub fn run(&self, db: &Database) -> Result<bool, redb::Error> {
+        let _running = match self.running.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }

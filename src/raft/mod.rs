@@ -5,10 +5,11 @@
 //! - [`log_store`] — the Raft log, vote and committed id in `raft-log.redb`.
 //! - [`state_machine_store`] — the applied registry in `state.redb`, plus snapshots.
 //! - [`checkpoint`] — makes the state machine's non-durable applies durable.
-//! - [`snapshot_builder`] — streams the registry into a snapshot file.
-//! - [`snapshot_dir`] — `current.json` and leftovers in the snapshot directory.
+//! - [`snapshot_builder`] — a snapshot: the registry as one read transaction sees it, durable.
+//! - [`snapshot_data`] — a snapshot's bytes, written from that view only to be sent.
+//! - [`snapshot_dir`] — leftovers in the snapshot directory.
 //! - [`snapshot_file`] — the streamed snapshot file format.
-//! - [`snapshot_install`] — builds a new registry database from a snapshot file.
+//! - [`snapshot_install`] — builds a new registry database from a received snapshot.
 //! - [`raft_network`] — RPCs to other members over authenticated frame connections.
 //! - [`member_auth`] — the HMAC challenge that proves knowledge of the cluster secret.
 //! - [`raft_settings`] — timeouts, including per-member disjoint election windows.
@@ -21,6 +22,7 @@ pub mod member_auth;
 pub mod raft_network;
 pub mod raft_settings;
 pub mod snapshot_builder;
+pub mod snapshot_data;
 pub mod snapshot_dir;
 pub mod snapshot_file;
 pub mod snapshot_install;

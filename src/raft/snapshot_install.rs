@@ -1,26 +1,54 @@
-//! Installing a snapshot: a complete new registry database built from a snapshot file,
-//! item by item, so that the registry never has to fit in memory. The caller renames it over
-//! `state.redb` once it is complete and durable.
+//! Installing a received snapshot: a complete new registry database built from the
+//! snapshot file, item by item, so that the registry never has to fit in memory, then renamed
+//! over `state.redb` once it is complete and durable. The received file is deleted after:
+//! the new database is the snapshot from then on.
 
-use std::fs::File;
+use std::fs::{self, File};
+use std::io::Seek;
 use std::path::Path;
 
+use openraft::StorageIOError;
 use redb::{Database, Durability};
 
+use super::snapshot_dir::sync_dir;
 use super::snapshot_file::SnapshotReader;
 use super::state_machine_store::{put_meta, Meta, KEY_APPLIED, KEY_MEMBERSHIP, SM_META};
+use super::{any_err, MemberId};
 use crate::registry::registry_db::create_with_tables;
-use crate::registry::{RegistryWriter, SnapshotItem};
+use crate::registry::{RegistryDb, RegistryWriter, SnapshotItem};
+
+/// Replaces the registry at `db_path` (served through `db`) with the snapshot received into
+/// `file` at `received`, then deletes the received file. Blocking.
+///
+/// openraft purges the log up to the snapshot without waiting for this, so the new database
+/// is durable (its last commit, the rename and the directory) before this returns.
+pub(super) fn install_received(
+    db: &RegistryDb,
+    db_path: &Path,
+    meta: &Meta,
+    mut file: File,
+    received: &Path,
+) -> Result<(), StorageIOError<MemberId>> {
+    let sig = meta.signature();
+    let err = |e: String| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
+    file.rewind().map_err(|e| err(e.to_string()))?;
+    let new_path = db_path.with_extension("redb.new");
+    let _ = fs::remove_file(&new_path);
+    let built = build_from_snapshot(&new_path, file, meta).map_err(&err)?;
+    fs::rename(&new_path, db_path).map_err(|e| err(e.to_string()))?;
+    sync_dir(db_path).map_err(|e| err(e.to_string()))?;
+    db.replace(built);
+    fs::remove_file(received).map_err(|e| err(e.to_string()))
+}
 
 /// Builds a complete registry database at `path` from the snapshot file `snap`.
 pub(super) fn build_from_snapshot(
     path: &Path,
-    snap: &Path,
+    snap: File,
     meta: &Meta,
 ) -> Result<Database, String> {
     let db = create_with_tables(path).map_err(|e| e.to_string())?;
-    let mut reader = SnapshotReader::new(File::open(snap).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let mut reader = SnapshotReader::new(snap).map_err(|e| e.to_string())?;
     const CHUNK: usize = 10_000;
     loop {
         let mut txn = db.begin_write().map_err(|e| e.to_string())?;

@@ -1,13 +1,13 @@
-//! [`StateMachineStore`]: applies committed batches to the registry database and builds,
-//! serves and installs snapshots as files.
+//! [`StateMachineStore`]: applies committed batches to the registry database; its snapshots
+//! are views of that database (see [`super::snapshot_data`]).
 //!
 //! The last applied log id and membership are written in the same redb transaction as the
 //! registry changes they cover, so the database is always a consistent point of the log.
 //! Applies commit without fsync; [`Checkpoint`] says why that loses nothing and when they are
 //! made durable.
 
-use std::fs::{self, File};
-use std::io::{self, Seek};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,11 +18,13 @@ use openraft::{
 };
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use serde::Serialize;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::checkpoint::{Checkpoint, CHECKPOINT_INTERVAL};
-use super::snapshot_builder::{open_snapshot, SnapshotBuilder};
-use super::snapshot_dir::{read_current, remove_leftovers, set_current, sync_dir, CurrentSnapshot};
-use super::snapshot_install::build_from_snapshot;
+use super::snapshot_builder::{applied_in, durable_snapshot, SnapshotBuilder};
+use super::snapshot_data::SnapshotData;
+use super::snapshot_dir::remove_leftovers;
+use super::snapshot_install::install_received;
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
 use crate::metrics::StorageMetrics;
 use crate::registry::{CommandOutcome, RegistryDb, RegistryError, RegistryWriter};
@@ -223,22 +225,6 @@ impl StateMachineStore {
         txn.commit().map_err(|e| w(RegistryError::db(e)))?;
         Ok(responses)
     }
-
-    fn install_sync(&self, meta: Meta, incoming: PathBuf) -> Result<(), StorageIOError<MemberId>> {
-        let sig = meta.signature();
-        let err = |e: String| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
-        let new_path = self.db_path.with_extension("redb.new");
-        let _ = fs::remove_file(&new_path);
-        let db =
-            build_from_snapshot(&new_path, &incoming, &meta).map_err(|e| err(e.to_string()))?;
-        fs::rename(&new_path, &self.db_path).map_err(|e| err(e.to_string()))?;
-        sync_dir(&self.db_path).map_err(|e| err(e.to_string()))?;
-        self.db.replace(db);
-        let file = format!("{}.snap", meta.snapshot_id);
-        fs::rename(&incoming, self.snapshot_dir.join(&file)).map_err(|e| err(e.to_string()))?;
-        set_current(&self.snapshot_dir, &CurrentSnapshot { meta, file })
-            .map_err(|e| err(e.to_string()))
-    }
 }
 
 pub(super) fn put_meta<T: Serialize>(
@@ -254,42 +240,15 @@ pub(super) fn put_meta<T: Serialize>(
     Ok(())
 }
 
-fn read_applied(
-    db: &Database,
-) -> Result<(Option<LogId<MemberId>>, Membership), StorageIOError<MemberId>> {
-    let r = |e: String| StorageIOError::read_state_machine(any_err(e));
-    let txn = db.begin_read().map_err(|e| r(e.to_string()))?;
-    let table = match txn.open_table(SM_META) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, Membership::default())),
-        Err(e) => return Err(r(e.to_string())),
-    };
-    let get = |key: &str| -> Result<Option<Vec<u8>>, StorageIOError<MemberId>> {
-        Ok(table
-            .get(key)
-            .map_err(|e| r(e.to_string()))?
-            .map(|v| v.value().to_vec()))
-    };
-    let applied = match get(KEY_APPLIED)? {
-        Some(b) => rmp_serde::from_slice(&b).map_err(|e| r(e.to_string()))?,
-        None => None,
-    };
-    let membership = match get(KEY_MEMBERSHIP)? {
-        Some(b) => rmp_serde::from_slice(&b).map_err(|e| r(e.to_string()))?,
-        None => Membership::default(),
-    };
-    Ok((applied, membership))
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> StorageResult<(Option<LogId<MemberId>>, Membership)> {
         self.blocking(|s| {
-            let db =
-                s.db.current()
-                    .map_err(|e| StorageIOError::read_state_machine(any_err(e)))?;
-            read_applied(&db)
+            let r = |e: String| StorageIOError::read_state_machine(any_err(e));
+            let db = s.db.current().map_err(|e| r(e.to_string()))?;
+            let txn = db.begin_read().map_err(|e| r(e.to_string()))?;
+            applied_in(&txn).map_err(r)
         })
         .await
     }
@@ -304,14 +263,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            db: self.db.clone(),
-            snapshot_dir: self.snapshot_dir.clone(),
-            checkpoint: self.checkpoint.clone(),
-        }
+        SnapshotBuilder::new(
+            self.db.clone(),
+            self.snapshot_dir.clone(),
+            self.checkpoint.clone(),
+        )
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<tokio::fs::File>> {
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<SnapshotData>> {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -326,86 +285,56 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .open(&path)
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, any_err(e)))?;
-        Ok(Box::new(file))
+        Ok(Box::new(SnapshotData::receiving(file, path)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &Meta,
-        snapshot: Box<tokio::fs::File>,
+        snapshot: Box<SnapshotData>,
     ) -> StorageResult<()> {
         let meta = meta.clone();
         let sig = meta.signature();
-        // openraft hands back the file begin_receiving_snapshot opened; persist it, then
-        // rebuild the registry from it.
-        let mut file = snapshot.into_std().await;
-        let incoming = self
-            .snapshot_dir
-            .join(format!("{}.installing", meta.snapshot_id));
-        let copy = {
-            let incoming = incoming.clone();
-            let sig = sig.clone();
-            let snapshot_dir = self.snapshot_dir.clone();
-            tokio::task::spawn_blocking(move || -> Result<(), StorageIOError<MemberId>> {
+        let (file, path) = match snapshot.into_received() {
+            Ok(received) => received,
+            Err(mut other) => {
+                // Not data this member received: copy it into a file of its own first.
                 let e =
                     |e: io::Error| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e));
-                file.sync_all().map_err(e)?;
-                // The received file is normally ours (`*.receiving`): renaming it costs no
-                // disk space, where a copy would need the snapshot's size once more.
-                if let Some(received) = receiving_path_of(&snapshot_dir, &file) {
-                    return fs::rename(received, &incoming).map_err(e);
-                }
-                file.rewind().map_err(e)?;
-                let mut out = File::create(&incoming).map_err(e)?;
-                io::copy(&mut file, &mut out).map_err(e)?;
-                out.sync_all().map_err(e)
-            })
-        };
-        copy.await
-            .map_err(|e| StorageIOError::write_snapshot(Some(sig.clone()), any_err(e)))??;
-        self.cleanup_receiving();
-        tracing::info!(snapshot = %meta.snapshot_id, "installing snapshot");
-        self.blocking(move |s| s.install_sync(meta, incoming)).await
-    }
-
-    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let current = read_current(&self.snapshot_dir)
-            .map_err(|e| StorageIOError::read_snapshot(None, any_err(e)))?;
-        match current {
-            None => Ok(None),
-            Some(c) => open_snapshot(c.meta, self.snapshot_dir.join(c.file))
-                .await
-                .map(Some),
-        }
-    }
-}
-
-impl StateMachineStore {
-    fn cleanup_receiving(&self) {
-        if let Ok(entries) = fs::read_dir(&self.snapshot_dir) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().ends_with(".receiving") {
-                    let _ = fs::remove_file(entry.path());
-                }
+                let mut into = self.begin_receiving_snapshot().await?;
+                other.seek(io::SeekFrom::Start(0)).await.map_err(e)?;
+                tokio::io::copy(&mut other, &mut *into).await.map_err(e)?;
+                into.shutdown().await.map_err(e)?;
+                into.into_received().map_err(|_| {
+                    StorageIOError::write_snapshot(
+                        Some(sig.clone()),
+                        any_err("begin_receiving_snapshot made no file to receive into"),
+                    )
+                })?
             }
-        }
+        };
+        let file = file.into_std().await;
+        tracing::info!(snapshot = %meta.snapshot_id, "installing snapshot");
+        self.blocking(move |s| install_received(&s.db, &s.db_path, &meta, file, &path))
+            .await
     }
-}
 
-/// The `*.receiving` file in `snapshot_dir` that `file` is open on, if any.
-fn receiving_path_of(snapshot_dir: &Path, file: &File) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let held = file.metadata().ok()?;
-    fs::read_dir(snapshot_dir)
-        .ok()?
-        .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".receiving"))
-        .find(|entry| {
-            entry
-                .metadata()
-                .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino())
-        })
-        .map(|entry| entry.path())
+    /// The registry as it is now, made durable first: openraft also uses this meta at start
+    /// (after re-applying the log), and it lets the log below it be purged. Cheap on the
+    /// state machine worker: the copy is written only if the data is read (to send it).
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let err = |e: String| StorageIOError::read_snapshot(None, any_err(e));
+        let txn = self
+            .db
+            .current()
+            .map_err(|e| err(e.to_string()))?
+            .begin_read()
+            .map_err(|e| err(e.to_string()))?;
+        let snapshot = self
+            .blocking(move |s| durable_snapshot(txn, &s.db, &s.checkpoint, &s.snapshot_dir))
+            .await?;
+        Ok(snapshot.meta.last_log_id.is_some().then_some(snapshot))
+    }
 }
 
 #[cfg(test)]

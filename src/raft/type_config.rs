@@ -13,13 +13,13 @@ pub struct RegistryResponse {
 
 openraft::declare_raft_types!(
     /// Raft types of the bootstrap cluster: batches of registry commands in, outcomes out,
-    /// snapshots as files streamed from disk.
+    /// snapshots as views of the registry, written out only to be sent.
     pub TypeConfig:
         D = RegistryBatch,
         R = RegistryResponse,
         NodeId = u64,
         Node = openraft::BasicNode,
-        SnapshotData = tokio::fs::File,
+        SnapshotData = super::snapshot_data::SnapshotData,
 );
 
 /// The Raft handle of a bootstrap member.
