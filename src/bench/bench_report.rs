@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::bootstrap::signature_batcher::MAX_BATCH;
+
 /// How often the progress line is printed.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -180,8 +182,9 @@ pub struct BenchReport {
     pub legacy: Option<WriteFigures>,
     pub reads: Option<ReadFigures>,
     pub member_rss_kib: Vec<u64>,
-    /// Records one core verifies per second (see `native_load::verify_rate`).
-    pub verify_per_s: Option<f64>,
+    /// Records one core verifies per second, alone and in batches (see
+    /// `native_load::verify_rates`).
+    pub verify_per_s: Option<(f64, f64)>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -249,13 +252,18 @@ impl BenchReport {
                 f.errors.values().sum::<u64>().to_string(),
             ));
         }
-        if let Some(v) = self.verify_per_s {
+        if let Some((alone, batched)) = self.verify_per_s {
             writeln!(
                 out,
-                "{:<42} {v:>9.0}/s  (every registration costs one on the member it reaches)",
+                "{:<42} {alone:>9.0}/s alone, {batched:.0}/s in batches of {MAX_BATCH} \
+                 (every registration costs one on the member it reaches)",
                 "record signature checks, one core"
             )?;
-            kv.push(("verify_per_s_one_core".into(), format!("{v:.0}")));
+            kv.push(("verify_per_s_one_core".into(), format!("{alone:.0}")));
+            kv.push((
+                "verify_batch_per_s_one_core".into(),
+                format!("{batched:.0}"),
+            ));
         }
         if let Some(r) = &mut self.reads {
             let (p50, p99) = (r.latencies.quantile(0.5), r.latencies.quantile(0.99));

@@ -29,6 +29,8 @@ pub struct Member {
     pub quotas: Arc<ClientQuotas>,
     /// Free space on the data disk, read on a timer rather than per write.
     pub free_space: Arc<FreeSpace>,
+    /// Verifies the signatures of concurrent requests in batches.
+    pub signatures: super::signature_batcher::SignatureBatcher,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).

@@ -26,6 +26,7 @@
 //! - [`proposer`] — group commit and forwarding of writes.
 //! - [`leader_link`] — authenticated connections to the leader.
 //! - [`expiry_task`] — the leader's expiry sweep.
+//! - [`signature_batcher`] — the signatures of concurrent requests verified in one batch.
 //! - [`snapshot_trigger`] — a snapshot once the log has grown by 8 MiB, whatever its entry count.
 //! - [`dial_back`] — the leader's check that a signed record's node answers at its address.
 //! - [`host_resolver`] — resolves a registered host name once, at proposal.
@@ -70,6 +71,7 @@ pub mod raft_events;
 pub mod refusal_log;
 pub mod request_handler;
 pub mod request_quota;
+pub mod signature_batcher;
 pub mod snapshot_trigger;
 
 use std::future::Future;
@@ -188,6 +190,7 @@ pub async fn run_with_http(
     let free_space = Arc::new(free_space::FreeSpace::new(&config.data_dir));
     tracker.spawn(free_space.clone().run(cancel.clone()));
     let member = Arc::new(Member {
+        signatures: signature_batcher::SignatureBatcher::spawn(),
         free_space,
         quotas,
         config,

@@ -93,9 +93,10 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
     match request {
         Request::Register { record } => {
             m.check_storage()?;
-            record
-                .verify(&m.config.network_id)
+            let check = record
+                .signature_check(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
+            m.signatures.verify(check).await.map_err(ErrorReply::from)?;
             let max_ttl = u64::try_from(m.config.max_ttl.as_millis()).unwrap_or(u64::MAX);
             let (earliest, latest) = m.clock.validity_window();
             record
@@ -120,9 +121,10 @@ async fn serve(member: &Arc<Member>, request: Request) -> Result<Response, Error
         }
         Request::Deregister { deregistration } => {
             m.check_storage()?;
-            deregistration
-                .verify(&m.config.network_id)
+            let check = deregistration
+                .signature_check(&m.config.network_id)
                 .map_err(ErrorReply::from)?;
+            m.signatures.verify(check).await.map_err(ErrorReply::from)?;
             match m
                 .proposer
                 .propose(RegistryCommand::Deregister(deregistration))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::peer_record::verify_signature;
+use super::signature_check::SignatureCheck;
 use super::{signing_bytes, NodeId, RecordError};
 
 const DEREGISTER_DOMAIN: &str = "peerchain/deregister/v1";
@@ -33,7 +33,15 @@ impl Deregistration {
     /// # Errors
     /// The first [`RecordError`] found.
     pub fn verify(&self, network_id: &str) -> Result<(), RecordError> {
+        self.signature_check(network_id)?.verify()
+    }
+
+    /// Everything [`Self::verify`] checks but the signature equation.
+    ///
+    /// # Errors
+    /// The first [`RecordError`] found.
+    pub fn signature_check(&self, network_id: &str) -> Result<SignatureCheck, RecordError> {
         let msg = Self::signing_bytes(network_id, &self.address, self.seq);
-        verify_signature(&self.node_id, &self.public_key, &self.signature, &msg)
+        SignatureCheck::new(&self.node_id, &self.public_key, &self.signature, msg)
     }
 }

@@ -7,6 +7,7 @@
 //! - [`deregistration`] — the owner's signed request to remove its record.
 //! - [`peer_address`] — the `host:port` a peer listens on, validated, and its subnet group.
 //! - [`record_error`] — why a record or deregistration was refused.
+//! - [`signature_check`] — a signature checked alone or in a batch.
 //! - [`source_subnet`] — the /24 or /48 a connection's source address belongs to (quotas).
 
 pub mod deregistration;
@@ -15,6 +16,7 @@ pub mod node_identity;
 pub mod peer_address;
 pub mod peer_record;
 pub mod record_error;
+pub mod signature_check;
 pub mod source_subnet;
 
 pub use deregistration::Deregistration;
@@ -22,6 +24,7 @@ pub use node_identity::NodeIdentity;
 pub use peer_address::PeerAddress;
 pub use peer_record::{NodeId, PeerRecord};
 pub use record_error::RecordError;
+pub use signature_check::{verify_all, SignatureCheck};
 pub use source_subnet::SourceSubnet;
 
 use sha2::{Digest, Sha256};
@@ -60,6 +63,6 @@ pub fn verify_signed_by(
     msg: &[u8],
 ) -> Result<NodeId, RecordError> {
     let node_id = node_id_of(public_key);
-    peer_record::verify_signature(&node_id, public_key, signature, msg)?;
+    SignatureCheck::new(&node_id, public_key, signature, msg.to_vec())?.verify()?;
     Ok(node_id)
 }

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use super::signature_check::SignatureCheck;
 use serde::{Deserialize, Serialize};
 
-use super::{node_id_of, signing_bytes, PeerAddress, RecordError};
+use super::{signing_bytes, PeerAddress, RecordError};
 
 const RECORD_DOMAIN: &str = "peerchain/record/v1";
 
@@ -54,9 +54,18 @@ impl PeerRecord {
     /// # Errors
     /// The first [`RecordError`] found.
     pub fn verify(&self, network_id: &str) -> Result<(), RecordError> {
+        self.signature_check(network_id)?.verify()
+    }
+
+    /// Everything [`Self::verify`] checks but the signature equation, which the result
+    /// checks alone or in a batch ([`super::signature_check::verify_all`]).
+    ///
+    /// # Errors
+    /// The first [`RecordError`] found.
+    pub fn signature_check(&self, network_id: &str) -> Result<SignatureCheck, RecordError> {
         PeerAddress::parse(&self.address)?;
         let msg = Self::signing_bytes(network_id, &self.address, self.seq, self.expires_at_ms);
-        verify_signature(&self.node_id, &self.public_key, &self.signature, &msg)
+        SignatureCheck::new(&self.node_id, &self.public_key, &self.signature, msg)
     }
 
     /// Checks that the record is still live at `earliest_ms` and expires no later than
@@ -79,27 +88,6 @@ impl PeerRecord {
         }
         Ok(())
     }
-}
-
-/// Verifies an ed25519 `signature` over `msg` by `public_key`, whose sha256 must be `node_id`.
-pub(super) fn verify_signature(
-    node_id: &NodeId,
-    public_key: &[u8],
-    signature: &[u8],
-    msg: &[u8],
-) -> Result<(), RecordError> {
-    let pk: [u8; 32] = public_key
-        .try_into()
-        .map_err(|_| RecordError::BadKeyOrSignatureLength)?;
-    let sig: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| RecordError::BadKeyOrSignatureLength)?;
-    if node_id_of(&pk) != *node_id {
-        return Err(RecordError::NodeIdMismatch);
-    }
-    let key = VerifyingKey::from_bytes(&pk).map_err(|_| RecordError::BadPublicKey)?;
-    key.verify_strict(msg, &Signature::from_bytes(&sig))
-        .map_err(|_| RecordError::BadSignature)
 }
 
 #[cfg(test)]
