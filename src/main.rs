@@ -19,6 +19,33 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc gives freed pages back to the kernel only after `purge_delay` (10 ms; 1 s in its
+/// v3, hence the `v2` feature). A member frees and allocates redb pages and request buffers
+/// fast enough that the delayed pages add up: filling 3 members with 400,000 peers, the
+/// largest peaked at 142 MiB with the default and 121 MiB with pages given back at once, at
+/// the same rate (docs/benchmarks.md). mimalloc reads its options from the environment once,
+/// before `main`, so a long-running process started without this one sets it and executes
+/// itself again: same PID, same arguments. An operator's own setting is kept.
+const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
+
+fn reexec_with_allocator_options() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(PURGE_DELAY_VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    // `exec` returns only if it failed; the process then goes on as it is.
+    let err = cmd.args(args).env(PURGE_DELAY_VAR, "0").exec();
+    eprintln!("note: could not re-execute with {PURGE_DELAY_VAR}=0 ({err}); going on without it");
+}
+
 #[derive(Parser)]
 #[command(
     name = "peerchain",
@@ -105,6 +132,9 @@ fn init_tracing(format: LogFormat) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Bootstrap(_) | Command::Node(_)) {
+        reexec_with_allocator_options();
+    }
     init_tracing(cli.log_format);
     match cli.command {
         Command::Node(args) => run_node(args),
