@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use peerchain::client::{BootstrapClient, NodeStatusQuery};
+use peerchain::devnet::network_overview::POLL_INTERVAL;
 use peerchain::http::HttpProbe;
 use support::{binary, free_range, quick_options, signal};
 
@@ -145,6 +146,11 @@ async fn the_overview_page_shows_the_leader_every_node_and_heights_in_chromium()
                 .height,
         );
     }
+    // The page shows what the devnet's last poll of the nodes saw (one every POLL_INTERVAL).
+    // Two intervals on, a whole poll has begun after `low` was read, so what it shows is
+    // at least `low` even if node 1 mined meanwhile (it did: a poll from before `low`
+    // showed a height below it).
+    tokio::time::sleep(2 * POLL_INTERVAL + Duration::from_millis(200)).await;
     let started = Instant::now();
     let dom = rendered_dom(&chromium, &url)?;
     let render = started.elapsed();
