@@ -1,7 +1,8 @@
 //! Installing a received snapshot: a complete new registry database built from the
 //! snapshot file, item by item, so that the registry never has to fit in memory, then renamed
 //! over `state.redb` once it is complete and durable. The received file is deleted after:
-//! the new database is the snapshot from then on.
+//! the new database is the snapshot from then on, and so are the files of transfers that were
+//! abandoned before this one.
 
 use std::fs::{self, File};
 use std::io::Seek;
@@ -10,7 +11,7 @@ use std::path::Path;
 use openraft::StorageIOError;
 use redb::{Database, Durability};
 
-use super::snapshot_dir::sync_dir;
+use super::snapshot_dir::{remove_abandoned_transfers, sync_dir};
 use super::snapshot_file::SnapshotReader;
 use super::state_machine_store::{put_meta, Meta, KEY_APPLIED, KEY_MEMBERSHIP, SM_META};
 use super::{any_err, MemberId};
@@ -38,7 +39,11 @@ pub(super) fn install_received(
     fs::rename(&new_path, db_path).map_err(|e| err(e.to_string()))?;
     sync_dir(db_path).map_err(|e| err(e.to_string()))?;
     db.replace(built);
-    fs::remove_file(received).map_err(|e| err(e.to_string()))
+    fs::remove_file(received).map_err(|e| err(e.to_string()))?;
+    if let Some(dir) = received.parent() {
+        remove_abandoned_transfers(dir, received, std::time::SystemTime::now());
+    }
+    Ok(())
 }
 
 /// Builds a complete registry database at `path` from the snapshot file `snap`.
