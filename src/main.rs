@@ -12,39 +12,23 @@ use peerchain::node::{self, NodeArgs};
 use peerchain::raft::ClusterSecret;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's malloc: with a million peers a member's resident memory under
-/// glibc grew well past its page caches (one malloc arena per thread that ever allocated,
-/// and Tokio's blocking pool runs every redb transaction on such threads); see
-/// docs/benchmarks.md for the two measured side by side.
+/// jemalloc instead of glibc's malloc, configured to give freed pages back at once.
+///
+/// A member's heap is mostly redb's page caches: 4 KiB pages are
+/// allocated and freed in an order unrelated to each other (an LRU cache, a write buffer
+/// that empties at each checkpoint). Filling 3 members from 1.3 to 1.6 million peers, one
+/// run after the other (docs/benchmarks.md, "Memory"), the largest member peaked at 131 MiB
+/// with mimalloc (pages given back at once), 119 MiB with jemalloc's defaults and 87 MiB with
+/// the setting below, while heaptrack saw 45 MiB of live heap at the peak: the rest was
+/// partly used allocator pages. glibc's malloc, measured earlier, was worse than mimalloc (one
+/// arena per thread that ever allocated, and Tokio's blocking pool runs every redb
+/// transaction on such threads).
+///
+/// The setting, `dirty_decay_ms:0,muzzy_decay_ms:0` (freed runs of pages go back to the
+/// kernel at once instead of after 10 s; no measurable cost to the write rate), is built
+/// into jemalloc by `.cargo/config.toml`; an operator's `_RJEM_MALLOC_CONF` overrides it.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc gives freed pages back to the kernel only after `purge_delay` (10 ms; 1 s in its
-/// v3, hence the `v2` feature). A member frees and allocates redb pages and request buffers
-/// fast enough that the delayed pages add up: filling 3 members with 400,000 peers, the
-/// largest peaked at 142 MiB with the default and 121 MiB with pages given back at once, at
-/// the same rate (docs/benchmarks.md). mimalloc reads its options from the environment once,
-/// before `main`, so a long-running process started without this one sets it and executes
-/// itself again: same PID, same arguments. An operator's own setting is kept.
-const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
-
-fn reexec_with_allocator_options() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os(PURGE_DELAY_VAR).is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut args = std::env::args_os();
-    let mut cmd = std::process::Command::new(exe);
-    if let Some(arg0) = args.next() {
-        cmd.arg0(arg0);
-    }
-    // `exec` returns only if it failed; the process then goes on as it is.
-    let err = cmd.args(args).env(PURGE_DELAY_VAR, "0").exec();
-    eprintln!("note: could not re-execute with {PURGE_DELAY_VAR}=0 ({err}); going on without it");
-}
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(
@@ -132,9 +116,6 @@ fn init_tracing(format: LogFormat) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Bootstrap(_) | Command::Node(_)) {
-        reexec_with_allocator_options();
-    }
     init_tracing(cli.log_format);
     match cli.command {
         Command::Node(args) => run_node(args),
