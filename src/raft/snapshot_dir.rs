@@ -9,10 +9,13 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+/// Name ending of a snapshot being received from the leader.
+pub(super) const RECEIVING_SUFFIX: &str = ".receiving";
+
 /// A received file not written for this long belongs to a transfer that was abandoned (the
 /// leader moved on, or lost leadership): a transfer in progress writes a chunk at least every
 /// few seconds, and openraft gives up on a stalled one long before this.
-pub(super) const ABANDONED_AFTER: Duration = Duration::from_secs(60);
+const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
 /// Removes received files, other than `except`, not written for [`ABANDONED_AFTER`]. Run
 /// after an install, so that a member that never restarts does not keep an abandoned
@@ -23,7 +26,12 @@ pub(super) fn remove_abandoned_transfers(dir: &Path, except: &Path, now: SystemT
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path == except || !entry.file_name().to_string_lossy().ends_with(".receiving") {
+        if path == except
+            || !entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(RECEIVING_SUFFIX)
+        {
             continue;
         }
         let idle = entry
@@ -52,7 +60,7 @@ pub(super) fn remove_leftovers(dir: &Path) {
             let partial = [
                 ".building",
                 ".installing",
-                ".receiving",
+                RECEIVING_SUFFIX,
                 super::snapshot_data::SENDING_SUFFIX,
                 ".tmp",
                 ".snap",

@@ -23,7 +23,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::checkpoint::{Checkpoint, CHECKPOINT_INTERVAL};
 use super::snapshot_builder::{applied_in, durable_snapshot, SnapshotBuilder};
 use super::snapshot_data::SnapshotData;
-use super::snapshot_dir::remove_leftovers;
+use super::snapshot_dir::{remove_leftovers, RECEIVING_SUFFIX};
 use super::snapshot_install::install_received;
 use super::{any_err, MemberId, RegistryResponse, TypeConfig};
 use crate::metrics::StorageMetrics;
@@ -276,7 +276,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .map_or(0, |d| d.as_nanos());
         let path = self
             .snapshot_dir
-            .join(format!("incoming-{stamp}.receiving"));
+            .join(format!("incoming-{stamp}{RECEIVING_SUFFIX}"));
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
