@@ -12,16 +12,22 @@ use actix::prelude::*;
 
 use super::chain_store::{ChainError, ChainStore};
 use super::connection::{ConnId, Deliver};
-use super::miner::MineRequest;
 use super::peer_manager::{PeerHeight, Penalise, TipChanged};
 use super::{Connection, Miner, NodeContext, PeerManager};
 use crate::chain::{Block, BlockHash};
-use crate::wire::{PeerMessage, RecentBlock, Tip, MAX_BLOCKS_PER_MESSAGE, MAX_LOCATOR_HASHES};
+use crate::wire::{PeerMessage, Tip, MAX_BLOCKS_PER_MESSAGE, MAX_LOCATOR_HASHES};
+
+mod chain_status;
+mod mining;
+mod peer_events;
+
+pub use chain_status::{ChainStatus, GetChainStatus};
+pub use peer_events::{
+    BlockAnnounced, BlocksArrived, PeerConnected, PeerDisconnected, ServeBlocks,
+};
 
 /// A block-range request unanswered for this long is given up (and the peer penalised).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Nonces per mining request: small enough that the miner moves to a new tip quickly.
-const NONCES_PER_REQUEST: u64 = 50_000;
 /// Penalties (the ban threshold is 100 by default).
 const INVALID_BLOCK_PENALTY: u32 = 34;
 const INVALID_RANGE_PENALTY: u32 = 50;
@@ -194,63 +200,6 @@ impl ChainSync {
                 }));
             }
         }
-    }
-
-    /// Sends the miner a request on the current tip if none is in flight and no pause holds.
-    fn drive_miner(&mut self, ctx: &mut Context<Self>) {
-        let Some(miner) = self.miner.clone() else {
-            return;
-        };
-        if self.mining_in_flight || self.sync.is_some() {
-            return;
-        }
-        if self.mining_paused_until.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        self.mining_paused_until = None;
-        let parent = self.store.tip_block().clone();
-        let round = self.mining_round;
-        let data = format!(
-            "mined by {} at height {}",
-            &self.node.identity.node_id().to_string()[..12],
-            parent.index + 1
-        )
-        .into_bytes();
-        let request = MineRequest {
-            parent,
-            data,
-            timestamp_ms: crate::unix_ms(),
-            difficulty: self.node.config.difficulty,
-            start_nonce: rand::random::<u64>() >> 1,
-            max_tries: NONCES_PER_REQUEST,
-        };
-        self.mining_in_flight = true;
-        miner
-            .send(request)
-            .into_actor(self)
-            .map(move |result, act, ctx| {
-                act.mining_in_flight = false;
-                match result {
-                    Ok(Some(block)) if act.mining_round == round => {
-                        let height = block.index;
-                        let hash = block.short_hash();
-                        match act.add_blocks(&[block]) {
-                            Ok(true) => {
-                                act.blocks_mined += 1;
-                                tracing::info!(height, %hash, "mined a block");
-                                act.mining_paused_until =
-                                    Some(Instant::now() + act.node.config.block_interval);
-                            }
-                            Ok(false) => {}
-                            Err(e) => tracing::error!(error = %e, "own block refused"),
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "miner unavailable"),
-                }
-                act.drive_miner(ctx);
-            })
-            .spawn(ctx);
     }
 
     fn sync_finished(&mut self) {
@@ -427,161 +376,6 @@ impl Actor for ChainSync {
             }
             act.drive_miner(ctx);
         });
-    }
-}
-
-/// A peer completed its handshake.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PeerConnected {
-    pub conn_id: ConnId,
-    pub addr: Addr<Connection>,
-    pub tip: Tip,
-}
-
-impl Handler<PeerConnected> for ChainSync {
-    type Result = ();
-
-    fn handle(&mut self, msg: PeerConnected, _: &mut Context<Self>) {
-        let ours = self.store.tip();
-        if msg.tip.total_work < ours.total_work {
-            // It is behind: let it know our tip so it syncs from us.
-            msg.addr.do_send(Deliver(PeerMessage::NewBlock {
-                block: self.store.tip_block().clone(),
-            }));
-        }
-        self.peers.insert(
-            msg.conn_id,
-            SyncPeer {
-                addr: msg.addr,
-                tip: msg.tip,
-            },
-        );
-        self.maybe_sync();
-    }
-}
-
-/// A peer went away.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PeerDisconnected {
-    pub conn_id: ConnId,
-}
-
-impl Handler<PeerDisconnected> for ChainSync {
-    type Result = ();
-
-    fn handle(&mut self, msg: PeerDisconnected, _: &mut Context<Self>) {
-        self.peers.remove(&msg.conn_id);
-        if self.sync.as_ref().is_some_and(|j| j.conn_id == msg.conn_id) {
-            self.sync = None;
-            self.maybe_sync();
-        }
-    }
-}
-
-/// A peer asks for blocks.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ServeBlocks {
-    pub conn_id: ConnId,
-    pub addr: Addr<Connection>,
-    pub locator: Vec<BlockHash>,
-    pub limit: u32,
-}
-
-impl Handler<ServeBlocks> for ChainSync {
-    type Result = ();
-
-    fn handle(&mut self, msg: ServeBlocks, _: &mut Context<Self>) {
-        if msg.locator.len() > MAX_LOCATOR_HASHES {
-            self.penalise(msg.conn_id, UNSOLICITED_PENALTY, "oversized locator".into());
-            return;
-        }
-        let limit = msg.limit.min(MAX_BLOCKS_PER_MESSAGE);
-        // Leave room in the frame for the envelope.
-        let max_bytes = self.node.config.max_frame_length * 3 / 4;
-        match self.store.blocks_after(&msg.locator, limit, max_bytes) {
-            Ok(blocks) => {
-                // The peer holds the chain up to what it asked after, and soon what we send.
-                if let Some(last) = blocks.last() {
-                    self.manager.do_send(PeerHeight {
-                        conn_id: msg.conn_id,
-                        height: last.index,
-                    });
-                }
-                self.node.metrics.blocks_served(blocks.len());
-                msg.addr.do_send(Deliver(PeerMessage::Blocks {
-                    blocks,
-                    tip: self.store.tip(),
-                }));
-            }
-            Err(e) => tracing::error!(error = %e, "reading blocks for a peer failed"),
-        }
-    }
-}
-
-/// Blocks a peer sent in answer to our request.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BlocksArrived {
-    pub conn_id: ConnId,
-    pub blocks: Vec<Block>,
-    pub tip: Tip,
-}
-
-impl Handler<BlocksArrived> for ChainSync {
-    type Result = ();
-
-    fn handle(&mut self, msg: BlocksArrived, _: &mut Context<Self>) {
-        self.node.metrics.blocks_received(msg.blocks.len());
-        self.on_blocks(msg.conn_id, msg.blocks, msg.tip);
-    }
-}
-
-/// A block a peer announced.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct BlockAnnounced {
-    pub conn_id: ConnId,
-    pub block: Block,
-}
-
-impl Handler<BlockAnnounced> for ChainSync {
-    type Result = ();
-
-    fn handle(&mut self, msg: BlockAnnounced, _: &mut Context<Self>) {
-        self.node.metrics.blocks_received(1);
-        self.on_announced(msg.conn_id, msg.block);
-    }
-}
-
-/// The chain part of the node's status.
-#[derive(Debug, Clone, MessageResponse)]
-pub struct ChainStatus {
-    pub tip: Tip,
-    pub recent_blocks: Vec<RecentBlock>,
-    pub syncing: Option<(u64, u64)>,
-    pub mining: bool,
-    pub blocks_mined: u64,
-}
-
-#[derive(Message)]
-#[rtype(result = "ChainStatus")]
-pub struct GetChainStatus;
-
-impl Handler<GetChainStatus> for ChainSync {
-    type Result = ChainStatus;
-
-    fn handle(&mut self, _: GetChainStatus, _: &mut Context<Self>) -> ChainStatus {
-        let tip = self.store.tip();
-        ChainStatus {
-            tip,
-            recent_blocks: self.store.recent(RECENT_IN_STATUS).unwrap_or_default(),
-            syncing: self.sync.as_ref().map(|j| (tip.height, j.target.height)),
-            mining: self.miner.is_some(),
-            blocks_mined: self.blocks_mined,
-        }
     }
 }
 
