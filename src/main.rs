@@ -120,7 +120,7 @@ fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Node(args) => run_node(args),
-        Command::Bootstrap(args) => on_tokio(run_bootstrap(args)),
+        Command::Bootstrap(args) => run_bootstrap(args),
         Command::Devnet(args) => on_tokio(run_devnet(args)),
         Command::Ctl(args) => on_tokio(run_ctl(args)),
         Command::Health(args) => on_tokio(run_health(args)),
@@ -153,15 +153,22 @@ fn on_tokio(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
         .block_on(f)
 }
 
-async fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
+/// A bootstrap member, on a runtime with the configured number of worker threads.
+fn run_bootstrap(args: BootstrapArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let secret = cluster_secret(&config)?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let http = bind_http(config.http.as_deref()).await?;
-    bootstrap::run_with_http(config, secret, listener, http, shutdown_signal()).await?;
-    Ok(())
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n);
+    }
+    runtime.enable_all().build()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let http = bind_http(config.http.as_deref()).await?;
+        bootstrap::run_with_http(config, secret, listener, http, shutdown_signal()).await?;
+        Ok(())
+    })
 }
 
 /// Binds the HTTP side port, if one is configured.

@@ -57,6 +57,10 @@ pub struct BootstrapArgs {
     /// Most client connections open at once (default 4096; members have slots of their own).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Threads of the async runtime (default one per core; members sharing a machine: their
+    /// share of its cores).
+    #[arg(long)]
+    pub worker_threads: Option<usize>,
     #[command(flatten)]
     pub quotas: QuotaArgs,
 }
@@ -182,6 +186,9 @@ impl BootstrapArgs {
         }
         if let Some(v) = self.max_connections {
             c.max_connections = v;
+        }
+        if self.worker_threads.is_some() {
+            c.worker_threads = self.worker_threads;
         }
         self.quotas.apply(&mut c.quotas);
         c.validate().map_err(BootstrapError::Config)?;

@@ -86,6 +86,10 @@ pub struct BootstrapConfig {
     /// when unset. It reveals the registry's size and the cluster's layout, never a secret:
     /// bind it to loopback or a monitoring network (see docs/security.md (the HTTP side port)).
     pub http: Option<String>,
+    /// Threads of the member's async runtime; unset, one per core. Members sharing a machine
+    /// (a devnet, a benchmark, a compose file on one host) do better with their share of the
+    /// cores each: fewer threads to wake per request (docs/benchmarks.md, worker threads).
+    pub worker_threads: Option<usize>,
     /// Per-IP and per-subnet limits on clients (`[quotas]` in TOML). Kept last: TOML
     /// writes tables after plain values.
     pub quotas: QuotaConfig,
@@ -112,6 +116,7 @@ impl Default for BootstrapConfig {
             dial_back: true,
             dial_back_rate: DEFAULT_DIAL_BACK_RATE,
             http: None,
+            worker_threads: None,
             quotas: QuotaConfig::default(),
         }
     }
@@ -166,6 +171,9 @@ impl BootstrapConfig {
                     ));
                 }
             }
+        }
+        if self.worker_threads == Some(0) {
+            problems.push("worker_threads must be at least 1 (or unset: one per core)".to_string());
         }
         if self.max_connections == 0 {
             problems.push("max_connections must be at least 1".to_string());
