@@ -298,5 +298,23 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("invalid"), "{err}");
+        let err = config(&["--worker-threads", "0"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("worker_threads must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_come_from_the_file_or_the_flag() -> Result<(), BootstrapError> {
+        assert_eq!(config(&[])?.worker_threads, None);
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("member.toml");
+        std::fs::write(&file, "worker_threads = 2\n")?;
+        let path = file.to_string_lossy().to_string();
+        assert_eq!(config(&["--config", &path])?.worker_threads, Some(2));
+        let c = config(&["--config", &path, "--worker-threads", "1"])?;
+        assert_eq!(c.worker_threads, Some(1));
+        Ok(())
     }
 }
