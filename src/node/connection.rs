@@ -16,17 +16,15 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use super::chain_sync::{
-    BlockAnnounced, BlocksArrived, PeerConnected, PeerDisconnected, ServeBlocks,
-};
-use super::handshake::{Handshake, HandshakeError};
-use super::peer_manager::{
-    AddrsLearned, Closed, GetNodeStatus, HandshakeVerdict, Handshaked, Penalise, SampleAddrs,
-};
+use super::chain_sync::PeerDisconnected;
+use super::handshake::Handshake;
+use super::peer_manager::{Closed, Penalise};
 use super::{ChainSync, NodeContext, PeerManager};
-use crate::chain::BlockHash;
 use crate::record::NodeId;
-use crate::wire::{DecodeError, FrameCodec, Hello, PeerMessage, Tip, MAX_ADDRS_PER_MESSAGE};
+use crate::wire::{DecodeError, FrameCodec, Hello, PeerMessage, Tip};
+
+mod handshake_phase;
+mod peer_traffic;
 
 /// Connection id, unique within a node's run.
 pub type ConnId = u64;
@@ -159,210 +157,12 @@ impl Connection {
         ctx.stop();
     }
 
-    fn send_hello(&mut self, ctx: &mut Context<Self>) {
-        let hello = self.handshake.hello(
-            &self.node.identity,
-            Some(self.node.advertised.clone()),
-            self.our_tip,
-        );
-        self.send(PeerMessage::Hello(hello), ctx);
-    }
-
     fn penalise(&self, score: u32, reason: &str) {
         self.manager.do_send(Penalise {
             conn_id: self.id,
             score,
             reason: reason.to_string(),
         });
-    }
-
-    fn on_hello(&mut self, hello: Hello, ctx: &mut Context<Self>) {
-        let node_id = match self.handshake.check_hello(&hello, &self.node.identity) {
-            Ok(id) => id,
-            Err(e) => {
-                let other_chain = matches!(
-                    e,
-                    HandshakeError::WrongGenesis | HandshakeError::WrongDifficulty(..)
-                );
-                if other_chain && !self.is_outbound() {
-                    // Same network, other chain rules: still prove our key before refusing.
-                    // A bootstrap member's dial-back checks who listens here, not our chain
-                    // (it cannot know the difficulty), and signing a fresh challenge under
-                    // our domain and network gives nobody anything to replay.
-                    self.send_hello(ctx);
-                    let signature = self.handshake.prove(&self.node.identity, &hello);
-                    self.send(PeerMessage::HelloProof { signature }, ctx);
-                }
-                if e == HandshakeError::SelfConnection {
-                    self.manager.do_send(Closed {
-                        conn_id: self.id,
-                        was_ready: false,
-                        self_connection: true,
-                    });
-                }
-                self.goodbye(format!("handshake refused: {e}"), ctx);
-                return;
-            }
-        };
-        if !self.is_outbound() {
-            self.send_hello(ctx);
-        }
-        let signature = self.handshake.prove(&self.node.identity, &hello);
-        self.send(PeerMessage::HelloProof { signature }, ctx);
-        self.phase = Phase::AwaitProof {
-            hello: Box::new(hello),
-            node_id,
-        };
-    }
-
-    fn on_proof(&mut self, signature: &[u8], ctx: &mut Context<Self>) {
-        let Phase::AwaitProof { hello, node_id } =
-            std::mem::replace(&mut self.phase, Phase::AwaitVerdict)
-        else {
-            self.goodbye("unexpected handshake proof".into(), ctx);
-            return;
-        };
-        if let Err(e) = self.handshake.verify_proof(&hello, signature) {
-            self.goodbye(format!("handshake refused: {e}"), ctx);
-            return;
-        }
-        let request = Handshaked {
-            conn_id: self.id,
-            node_id,
-            listen_addr: hello.listen_addr.clone(),
-            direction: self.direction.clone(),
-            remote: self.remote,
-            tip_height: hello.tip.height,
-            addr: ctx.address(),
-        };
-        let tip = hello.tip;
-        self.manager
-            .send(request)
-            .into_actor(self)
-            .map(move |verdict, act, ctx| match verdict {
-                Ok(HandshakeVerdict::Accepted) => {
-                    act.phase = Phase::Ready;
-                    act.chain.do_send(PeerConnected {
-                        conn_id: act.id,
-                        addr: ctx.address(),
-                        tip,
-                    });
-                    act.getaddr_pending = true;
-                    act.send(PeerMessage::GetAddr, ctx);
-                }
-                Ok(HandshakeVerdict::Refused(reason)) => act.goodbye(reason, ctx),
-                Err(_) => ctx.stop(),
-            })
-            .wait(ctx);
-    }
-
-    fn on_status_query(&mut self, ctx: &mut Context<Self>) {
-        self.manager
-            .send(GetNodeStatus)
-            .into_actor(self)
-            .map(|status, act, ctx| {
-                if let Ok(status) = status {
-                    act.send(PeerMessage::Status(Box::new(status)), ctx);
-                }
-                ctx.stop();
-            })
-            .wait(ctx);
-    }
-
-    fn on_ready_message(&mut self, msg: PeerMessage, ctx: &mut Context<Self>) {
-        match msg {
-            PeerMessage::Ping { nonce } => self.send(PeerMessage::Pong { nonce }, ctx),
-            PeerMessage::Pong { .. } => {}
-            PeerMessage::GetAddr => {
-                let recently = self
-                    .last_getaddr_served
-                    .is_some_and(|t| t.elapsed() < GETADDR_EVERY);
-                if recently {
-                    tracing::debug!(peer = %self.remote, "GetAddr rate limited");
-                    return;
-                }
-                self.last_getaddr_served = Some(Instant::now());
-                self.manager
-                    .send(SampleAddrs {
-                        exclude: self.direction_addr(),
-                    })
-                    .into_actor(self)
-                    .map(|addrs, act, ctx| {
-                        if let Ok(addrs) = addrs {
-                            act.send(PeerMessage::Addr { addrs }, ctx);
-                        }
-                    })
-                    .spawn(ctx);
-            }
-            PeerMessage::Addr { mut addrs } => {
-                if !self.getaddr_pending {
-                    tracing::debug!(peer = %self.remote, "unsolicited Addr ignored");
-                    return;
-                }
-                self.getaddr_pending = false;
-                if addrs.len() > MAX_ADDRS_PER_MESSAGE {
-                    self.penalise(20, "more addresses than allowed");
-                    addrs.truncate(MAX_ADDRS_PER_MESSAGE);
-                }
-                self.manager.do_send(AddrsLearned {
-                    addrs,
-                    from: self.remote.ip(),
-                });
-            }
-            PeerMessage::GetBlocks { locator, limit } => self.get_blocks(locator, limit, ctx),
-            PeerMessage::Blocks { blocks, tip } => self.chain.do_send(BlocksArrived {
-                conn_id: self.id,
-                blocks,
-                tip,
-            }),
-            PeerMessage::NewBlock { block } => self.chain.do_send(BlockAnnounced {
-                conn_id: self.id,
-                block,
-            }),
-            PeerMessage::Goodbye { reason } => {
-                tracing::debug!(peer = %self.remote, %reason, "peer said goodbye");
-                ctx.stop();
-            }
-            other => {
-                self.penalise(10, "unexpected message");
-                tracing::debug!(peer = %self.remote, ?other, "unexpected message ignored");
-            }
-        }
-    }
-
-    /// Serves a block request now, in a later second, or not at all (rate limit).
-    fn get_blocks(&mut self, locator: Vec<BlockHash>, limit: u32, ctx: &mut Context<Self>) {
-        let (start, count) = &mut self.getblocks_window;
-        let elapsed = start.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            *start = Instant::now();
-            *count = 0;
-        }
-        if *count < GETBLOCKS_PER_SECOND {
-            *count += 1;
-            self.chain.do_send(ServeBlocks {
-                conn_id: self.id,
-                addr: ctx.address(),
-                locator,
-                limit,
-            });
-        } else if self.deferred_getblocks < MAX_DEFERRED_GETBLOCKS {
-            self.deferred_getblocks += 1;
-            let wait = Duration::from_secs(1).saturating_sub(start.elapsed());
-            ctx.run_later(wait, move |act, ctx| {
-                act.deferred_getblocks -= 1;
-                act.get_blocks(locator, limit, ctx);
-            });
-        } else {
-            self.penalise(10, "too many block requests");
-        }
-    }
-
-    fn direction_addr(&self) -> Option<String> {
-        match &self.direction {
-            Direction::Outbound(a) => Some(a.clone()),
-            Direction::Inbound => None,
-        }
     }
 }
 
