@@ -13,17 +13,17 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use futures::{SinkExt, StreamExt};
 use peerchain::node::Handshake;
-use peerchain::record::{NodeIdentity, PeerRecord};
+use peerchain::record::NodeIdentity;
 use peerchain::registry::PeerEntry;
 use peerchain::wire::{EntryDetail, FrameCodec, PeerMessage, Tip};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 use support::node_net::NodeNet;
+use support::registrations::{legacy_get_peers, legacy_register_all, record, register_all};
 use support::{eventually, free_port, Cluster, NETWORK};
 
 /// Peers in the flooded /24, per pool.
@@ -45,87 +45,6 @@ fn diverse(i: usize, host: u8) -> String {
 
 fn is_diverse(address: &str) -> bool {
     !address.starts_with("127.9.9.")
-}
-
-fn record(id: &NodeIdentity, address: &str) -> PeerRecord {
-    let now = peerchain::unix_ms();
-    id.sign_record(NETWORK, address, now, now + 3_600_000)
-}
-
-/// Registers `addresses` through the seed protocol on `WRITERS` connections to `member`.
-async fn legacy_register_all(member: &str, addresses: Vec<String>) -> Result<()> {
-    let chunks: Vec<Vec<String>> = addresses
-        .chunks(addresses.len().div_ceil(WRITERS))
-        .map(<[String]>::to_vec)
-        .collect();
-    let mut tasks = Vec::new();
-    for chunk in chunks {
-        let member = member.to_string();
-        tasks.push(tokio::spawn(async move {
-            let stream = TcpStream::connect(&member).await?;
-            let (rd, mut wr) = stream.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            for address in chunk {
-                let line = format!("{{\"type\":\"REGISTER\",\"payload\":\"{address}\"}}\n");
-                wr.write_all(line.as_bytes()).await?;
-                let reply = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-                    .await??
-                    .unwrap_or_default();
-                ensure!(
-                    reply == "Peer registered successfully",
-                    "{address}: {reply}"
-                );
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
-}
-
-/// Registers a freshly signed record for each of `addresses`, `WRITERS` at a time.
-async fn register_all(cluster: &Cluster, addresses: Vec<String>) -> Result<()> {
-    let chunks: Vec<Vec<String>> = addresses
-        .chunks(addresses.len().div_ceil(WRITERS))
-        .map(<[String]>::to_vec)
-        .collect();
-    let mut tasks = Vec::new();
-    for (w, chunk) in chunks.into_iter().enumerate() {
-        let mut client = cluster.client_of(1 + w as u64 % 3);
-        tasks.push(tokio::spawn(async move {
-            for address in chunk {
-                client
-                    .register(record(&NodeIdentity::generate(), &address))
-                    .await
-                    .with_context(|| format!("register {address}"))?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(())
-}
-
-/// The seed protocol's GET_PEERS on `member`: the addresses it answers.
-async fn legacy_get_peers(member: &str) -> Result<Vec<String>> {
-    let stream = TcpStream::connect(member).await?;
-    let (rd, mut wr) = stream.into_split();
-    wr.write_all(b"{\"type\":\"GET_PEERS\",\"payload\":\"\"}\n")
-        .await?;
-    let mut lines = BufReader::new(rd).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await??
-        .unwrap_or_default();
-    let list: Vec<serde_json::Value> =
-        serde_json::from_str(&line).with_context(|| format!("GET_PEERS answered {line:?}"))?;
-    Ok(list
-        .iter()
-        .filter_map(|p| p["address"].as_str().map(str::to_string))
-        .collect())
 }
 
 /// Every entry of member `id`'s operator listing, with what the registry keeps about it.
@@ -170,8 +89,8 @@ async fn a_flooded_slash_24_captures_neither_pool_and_the_pools_never_mix() -> R
         .map(|i| flooded(i, 40_000))
         .chain((0..DIVERSE).map(|i| diverse(i, 2)))
         .collect();
-    legacy_register_all(&cluster.addr(1), legacy.clone()).await?;
-    register_all(&cluster, signed.clone()).await?;
+    legacy_register_all(&cluster.addr(1), legacy.clone(), WRITERS).await?;
+    register_all(&cluster, signed.clone(), WRITERS).await?;
     wait_applied_everywhere(&cluster, 2 * (FLOOD + DIVERSE) as u64).await?;
     eprintln!(
         "registered {} records in {:?}",
@@ -258,8 +177,8 @@ async fn a_thousand_names_resolving_into_one_slash_24_count_as_one_group() -> Re
     let lonely: Vec<String> = (0..50)
         .map(|i| format!("127.{}.0.1:7000", 20 + i))
         .collect();
-    register_all(&cluster, names.clone()).await?;
-    register_all(&cluster, lonely.clone()).await?;
+    register_all(&cluster, names.clone(), WRITERS).await?;
+    register_all(&cluster, lonely.clone(), WRITERS).await?;
     wait_applied_everywhere(&cluster, 1050).await?;
     let listed = listing(&cluster, 2).await?;
     let name_groups: BTreeSet<&str> = listed
@@ -488,7 +407,7 @@ async fn the_dial_back_rate_limit_holds_under_a_flood_of_unverifiable_records() 
             }
         });
     }
-    register_all(&cluster, addresses.clone()).await?;
+    register_all(&cluster, addresses.clone(), WRITERS).await?;
     let watch_from = Instant::now();
     tokio::time::sleep(WATCH).await;
     let seen: Vec<Instant> = accepts

@@ -61,6 +61,10 @@ pub struct BootstrapArgs {
     /// share of its cores).
     #[arg(long)]
     pub worker_threads: Option<usize>,
+    /// Registry entries from which samples come from a reservoir drawn ahead, about once a
+    /// second (default 50,000; 0: every sample drawn per request).
+    #[arg(long)]
+    pub sample_reservoir_from: Option<u64>,
     #[command(flatten)]
     pub quotas: QuotaArgs,
 }
@@ -189,6 +193,9 @@ impl BootstrapArgs {
         }
         if self.worker_threads.is_some() {
             c.worker_threads = self.worker_threads;
+        }
+        if let Some(v) = self.sample_reservoir_from {
+            c.sample_reservoir_from = v;
         }
         self.quotas.apply(&mut c.quotas);
         c.validate().map_err(BootstrapError::Config)?;

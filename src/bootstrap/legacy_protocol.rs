@@ -199,9 +199,14 @@ async fn quota_precheck(member: &Arc<Member>, address: &str, source_ip: &str) ->
 /// chapter's protocol, which our signed nodes do not speak.
 async fn get_peers(member: &Arc<Member>) -> String {
     let limit = LEGACY_GET_PEERS_LIMIT.min(member.entries_per_reply());
-    let sample =
-        super::request_handler::sample_pool(member, Pool::Legacy, limit, ExcludeSet::default())
-            .await;
+    let sample = super::request_handler::sample_pool(
+        member,
+        Pool::Legacy,
+        limit,
+        ExcludeSet::default(),
+        true,
+    )
+    .await;
     match sample {
         Ok(peers) => {
             let list: Vec<LegacyPeer<'_>> = peers

@@ -31,6 +31,8 @@ pub struct Member {
     pub free_space: Arc<FreeSpace>,
     /// Verifies the signatures of concurrent requests in batches.
     pub signatures: super::signature_batcher::SignatureBatcher,
+    /// Samples of a large registry, drawn ahead (see [`super::sample_reservoir`]).
+    pub reservoir: Arc<super::sample_reservoir::SampleReservoir>,
 }
 
 /// Room in a reply frame for what surrounds its entries (envelope, cursor).

@@ -71,6 +71,7 @@ pub mod raft_events;
 pub mod refusal_log;
 pub mod request_handler;
 pub mod request_quota;
+pub mod sample_reservoir;
 pub mod signature_batcher;
 pub mod snapshot_trigger;
 
@@ -189,6 +190,9 @@ pub async fn run_with_http(
     tracker.spawn(quotas.clone().maintain(raft.clone(), cancel.clone()));
     let free_space = Arc::new(free_space::FreeSpace::new(&config.data_dir));
     tracker.spawn(free_space.clone().run(cancel.clone()));
+    let reservoir = Arc::new(sample_reservoir::SampleReservoir::new(
+        config.sample_reservoir_from,
+    ));
     let member = Arc::new(Member {
         signatures: signature_batcher::SignatureBatcher::spawn(),
         free_space,
@@ -201,8 +205,14 @@ pub async fn run_with_http(
         leader_link,
         clock,
         metrics,
+        reservoir,
     });
     tracker.spawn(ExpiryTask::new(member.clone(), cancel.clone()).run());
+    tracker.spawn(member.reservoir.clone().run(
+        member.registry.clone(),
+        member.clock.clone(),
+        cancel.clone(),
+    ));
     tracker.spawn(
         snapshot_trigger::SnapshotTrigger::new(
             raft.clone(),

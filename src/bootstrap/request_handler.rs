@@ -251,13 +251,14 @@ async fn get_peers(
         }
     }
     let limit = clamp(limit, DEFAULT_SAMPLE_SIZE, MAX_SAMPLE_SIZE).min(m.entries_per_reply());
-    let peers = sample_pool(m, Pool::Node, limit, excluded).await?;
+    let peers = sample_pool(m, Pool::Node, limit, excluded, !linearizable).await?;
     Ok(Response::Peers { peers })
 }
 
 /// A sample of up to `limit` live entries of `pool`, from this member's registry. Native
 /// `GetPeers` draws from the node pool only, the seed's `GET_PEERS` from the legacy pool
-/// only: the two never mix.
+/// only: the two never mix. With `reservoir`, a large registry's sample comes from the
+/// reservoir drawn ahead (see [`super::sample_reservoir`]); a linearizable read never does.
 ///
 /// # Errors
 /// `storage` if the registry cannot be read.
@@ -266,14 +267,26 @@ pub async fn sample_pool(
     pool: Pool,
     limit: usize,
     excluded: ExcludeSet,
+    reservoir: bool,
 ) -> Result<Vec<PeerEntry>, ErrorReply> {
     // Cluster time (the voters' median clock), as every other expiry decision uses.
     let now = m.clock.now_or_own();
-    let mut peers = m
-        .registry
-        .read(move |r| r.sample(pool, limit, &excluded, now, &mut rand::thread_rng()))
-        .await
-        .map_err(storage_reply)?;
+    let drawn = if reservoir {
+        m.reservoir.fresh(pool)
+    } else {
+        None
+    };
+    let mut peers = match drawn {
+        Some(drawn) => {
+            m.metrics.sample_from_reservoir();
+            super::sample_reservoir::pick(&drawn, limit, &excluded, now, &mut rand::thread_rng())
+        }
+        None => m
+            .registry
+            .read(move |r| r.sample(pool, limit, &excluded, now, &mut rand::thread_rng()))
+            .await
+            .map_err(storage_reply)?,
+    };
     // Who registered a legacy record is for operators, not for every newcomer.
     for p in &mut peers {
         if let PeerEntry::Legacy(l) = p {

@@ -85,6 +85,7 @@ pub struct MemberMetrics {
     proposals_pending: Gauge,
     entry_commands: Histogram,
     get_peers: Counter,
+    get_peers_from_reservoir: Counter,
     get_peers_seconds: Histogram,
     open_connections: Gauge,
     refused: Family<Label, Counter>,
@@ -113,6 +114,7 @@ impl MemberMetrics {
             proposals_pending: Gauge::default(),
             entry_commands: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             get_peers: Counter::default(),
+            get_peers_from_reservoir: Counter::default(),
             get_peers_seconds: Histogram::new(latency_buckets()),
             open_connections: Gauge::default(),
             refused: Family::default(),
@@ -158,6 +160,7 @@ impl MemberMetrics {
     fn register_traffic(&self, r: &mut Registry) {
         register!(r;
             "get_peers_served", "Peer samples answered (native GetPeers and the seed's GET_PEERS)" => self.get_peers,
+            "get_peers_from_reservoir", "Peer samples taken from the reservoir drawn ahead (a large registry)" => self.get_peers_from_reservoir,
             "open_connections", "Client and member connections open on the bootstrap port" => self.open_connections,
             "refused_frames", "Frames, lines and connections refused, by reason" => self.refused,
         );
@@ -208,6 +211,11 @@ impl MemberMetrics {
     }
 
     /// One peer sample was answered after `took`.
+    /// A sample was taken from the reservoir rather than drawn for the request.
+    pub fn sample_from_reservoir(&self) {
+        self.get_peers_from_reservoir.inc();
+    }
+
     pub fn get_peers_served(&self, took: Duration) {
         self.get_peers.inc();
         self.get_peers_seconds.observe(took.as_secs_f64());

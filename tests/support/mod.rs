@@ -11,6 +11,7 @@ pub mod faults;
 pub mod history;
 pub mod linearizability;
 pub mod node_net;
+pub mod registrations;
 pub mod workload;
 
 use std::collections::BTreeSet;
