@@ -111,6 +111,7 @@ const MEMBER_SERIES: &[&str] = &[
     "peerchain_registry_records{kind=\"legacy\"}",
     "peerchain_registry_expired_total",
     "peerchain_get_peers_served_total",
+    "peerchain_get_peers_from_reservoir_total",
     "peerchain_get_peers_duration_seconds_count",
     "peerchain_open_connections",
 ];
