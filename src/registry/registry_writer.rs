@@ -9,14 +9,14 @@ use std::net::IpAddr;
 use redb::WriteTransaction;
 
 use super::entry_store::EntryStore;
-use super::legacy_quota::LegacyLimits;
 use super::tombstones::{Tombstone, Tombstones};
 use super::{
-    CommandOutcome, HostGroup, LegacyRecord, PeerEntry, RegistryCommand, RegistryError,
-    SnapshotItem, StoredEntry,
+    CommandOutcome, HostGroup, PeerEntry, RegistryCommand, RegistryError, SnapshotItem, StoredEntry,
 };
 use crate::record::{Deregistration, NodeId, PeerRecord};
 use crate::wire::{ErrorCode, ErrorReply};
+
+mod legacy_commands;
 
 /// The registry's tables opened for writing.
 pub struct RegistryWriter<'t> {
@@ -242,53 +242,6 @@ impl<'t> RegistryWriter<'t> {
         Ok(())
     }
 
-    fn register_legacy(
-        &mut self,
-        now_ms: u64,
-        address: &str,
-        source_ip: &str,
-        expires_at_ms: u64,
-        (resolved, limits): (Option<IpAddr>, LegacyLimits),
-    ) -> Result<CommandOutcome, RegistryError> {
-        let existing = self.entries.get(address)?;
-        match existing.as_ref().map(|s| &s.entry) {
-            Some(PeerEntry::Legacy(old)) => {
-                // Only the IP that registered it keeps it alive (and only it may remove it).
-                if old.registered_from == source_ip {
-                    if let Some(mut stored) = existing.clone() {
-                        if let PeerEntry::Legacy(l) = &mut stored.entry {
-                            l.expires_at_ms = l.expires_at_ms.max(expires_at_ms);
-                        }
-                        self.entries.put(&stored)?;
-                    }
-                }
-                Ok(CommandOutcome::AlreadyRegistered)
-            }
-            Some(PeerEntry::Signed(old)) if old.expires_at_ms > now_ms => {
-                Ok(CommandOutcome::AlreadyRegistered)
-            }
-            _ => {
-                // Only a new record counts against the quota; a refresh above does not.
-                if let Some(reply) = self.entries.legacy_refusal(source_ip, limits)? {
-                    return Ok(CommandOutcome::Refused(reply));
-                }
-                self.entries.put(&StoredEntry {
-                    entry: PeerEntry::Legacy(LegacyRecord {
-                        address: address.to_string(),
-                        registered_from: source_ip.to_string(),
-                        expires_at_ms,
-                    }),
-                    group: HostGroup::of(address, resolved),
-                    verified: false,
-                })?;
-                Ok(CommandOutcome::Registered {
-                    replaced: existing.is_some(),
-                    moved_from: None,
-                })
-            }
-        }
-    }
-
     fn deregister(&mut self, d: &Deregistration) -> Result<CommandOutcome, RegistryError> {
         match self.get(&d.address)? {
             None => Ok(refused(
@@ -319,28 +272,6 @@ impl<'t> RegistryWriter<'t> {
             Some(_) => Ok(refused(
                 ErrorCode::NotOwner,
                 format!("{} is not registered by node {}", d.address, d.node_id),
-            )),
-        }
-    }
-
-    fn remove_legacy(
-        &mut self,
-        address: &str,
-        source_ip: &str,
-    ) -> Result<CommandOutcome, RegistryError> {
-        match self.get(address)? {
-            None => Ok(refused(ErrorCode::NotFound, "Peer not found")),
-            Some(PeerEntry::Legacy(old)) if old.registered_from == source_ip => {
-                self.entries.remove(address)?;
-                Ok(CommandOutcome::Removed)
-            }
-            Some(PeerEntry::Legacy(_)) => Ok(refused(
-                ErrorCode::NotOwner,
-                "Peer not removed: it was registered from another IP",
-            )),
-            Some(PeerEntry::Signed(_)) => Ok(refused(
-                ErrorCode::NotOwner,
-                "Peer not removed: it is a signed record; only its owner can remove it",
             )),
         }
     }
