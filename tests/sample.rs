@@ -23,7 +23,9 @@ use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 use support::node_net::NodeNet;
-use support::registrations::{legacy_get_peers, legacy_register_all, record, register_all};
+use support::registrations::{
+    diverse, flooded, is_diverse, legacy_get_peers, legacy_register_all, record, register_all,
+};
 use support::{eventually, free_port, Cluster, NETWORK};
 
 /// Peers in the flooded /24, per pool.
@@ -34,18 +36,6 @@ const DIVERSE: usize = 100;
 const WRITERS: usize = 32;
 /// Samples checked per pool.
 const SAMPLES: usize = 20;
-
-fn flooded(i: usize, port_base: usize) -> String {
-    format!("127.9.9.{}:{}", i % 250 + 1, port_base + i / 250)
-}
-
-fn diverse(i: usize, host: u8) -> String {
-    format!("127.{}.0.{host}:7000", 10 + i)
-}
-
-fn is_diverse(address: &str) -> bool {
-    !address.starts_with("127.9.9.")
-}
 
 /// Every entry of member `id`'s operator listing, with what the registry keeps about it.
 async fn listing(cluster: &Cluster, id: u64) -> Result<Vec<(PeerEntry, EntryDetail)>> {

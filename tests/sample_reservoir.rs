@@ -12,7 +12,10 @@ use anyhow::{ensure, Result};
 use peerchain::registry::PeerEntry;
 
 use support::abuse::metric;
-use support::registrations::{legacy_get_peers, legacy_register_all, legacy_remove, register_all};
+use support::registrations::{
+    diverse, flooded, is_diverse, legacy_get_peers, legacy_register_all, legacy_remove,
+    register_all,
+};
 use support::{eventually, free_port, Cluster};
 
 /// Peers in the flooded /24, per pool.
@@ -22,18 +25,6 @@ const DIVERSE: usize = 100;
 const WRITERS: usize = 16;
 /// Samples checked per pool.
 const SAMPLES: usize = 20;
-
-fn flooded(i: usize, port_base: usize) -> String {
-    format!("127.9.9.{}:{}", i % 250 + 1, port_base + i / 250)
-}
-
-fn diverse(i: usize, host: u8) -> String {
-    format!("127.{}.0.{host}:7000", 10 + i)
-}
-
-fn is_diverse(address: &str) -> bool {
-    !address.starts_with("127.9.9.")
-}
 
 /// A 3-member cluster, dial-back off, the reservoir used from `from` entries, every member
 /// serving its HTTP side port; returns the ports' addresses too.
@@ -49,6 +40,18 @@ async fn cluster(from: u64) -> Result<(Cluster, Vec<String>)> {
     }
     cluster.start_all().await?;
     Ok((cluster, https))
+}
+
+/// One sample of each pool from every member.
+async fn ask_everywhere(cluster: &Cluster) -> Result<()> {
+    for id in 1..=3 {
+        legacy_get_peers(&cluster.addr(id)).await?;
+        cluster
+            .client_of(id)
+            .get_peers(Some(100), vec![], false)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn from_reservoir(https: &[String]) -> Result<f64> {
@@ -83,22 +86,10 @@ async fn reservoir_samples_stay_subnet_fair_and_the_pools_never_mix() -> Result<
         .await?;
     }
     // Ask once on every member so that each draws its reservoirs, then wait for them.
-    for id in 1..=3 {
-        legacy_get_peers(&cluster.addr(id)).await?;
-        cluster
-            .client_of(id)
-            .get_peers(Some(100), vec![], false)
-            .await?;
-    }
+    ask_everywhere(cluster).await?;
     eventually(Duration::from_secs(10), "reservoirs drawn", || async {
         let before = from_reservoir(&https).await?;
-        for id in 1..=3 {
-            legacy_get_peers(&cluster.addr(id)).await?;
-            cluster
-                .client_of(id)
-                .get_peers(Some(100), vec![], false)
-                .await?;
-        }
+        ask_everywhere(cluster).await?;
         Ok(from_reservoir(&https).await? >= before + 6.0)
     })
     .await?;

@@ -10,6 +10,22 @@ use tokio::net::TcpStream;
 
 use super::{Cluster, NETWORK};
 
+/// The `i`th address of the flood: 127.9.9.0/24, 250 hosts, then the next port from
+/// `port_base`.
+pub fn flooded(i: usize, port_base: usize) -> String {
+    format!("127.9.9.{}:{}", i % 250 + 1, port_base + i / 250)
+}
+
+/// The `i`th address with a /16 of its own (127.(10 + i)/16), host `host`.
+pub fn diverse(i: usize, host: u8) -> String {
+    format!("127.{}.0.{host}:7000", 10 + i)
+}
+
+/// Whether `address` is outside the flooded /24.
+pub fn is_diverse(address: &str) -> bool {
+    !address.starts_with("127.9.9.")
+}
+
 pub fn record(id: &NodeIdentity, address: &str) -> PeerRecord {
     let now = peerchain::unix_ms();
     id.sign_record(NETWORK, address, now, now + 3_600_000)
