@@ -18,18 +18,9 @@ const PROBE: Duration = Duration::from_secs(3);
 
 /// A cluster of `n` members, each serving its HTTP side port; returns it with those ports.
 async fn http_cluster(n: u64) -> Result<(Cluster, Vec<String>)> {
-    let mut cluster = Cluster::unstarted_n(n, &[])?;
     // The metrics test registers records in 10.7.0.0/16: with dial-back on, the leader would
     // dial them, off loopback. These tests are about metrics, not dial-back.
-    cluster.dial_back = false;
-    let mut http = Vec::new();
-    for m in &mut cluster.members {
-        let addr = format!("127.0.0.1:{}", free_port());
-        m.extra_args.extend(["--http".to_string(), addr.clone()]);
-        http.push(addr);
-    }
-    cluster.start_all().await?;
-    Ok((cluster, http))
+    Cluster::start_without_dial_back_with_http(n, &[]).await
 }
 
 async fn scrape(addr: &str) -> Result<String> {

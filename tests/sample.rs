@@ -24,7 +24,8 @@ use tokio_util::codec::Framed;
 
 use support::node_net::NodeNet;
 use support::registrations::{
-    diverse, flooded, is_diverse, legacy_get_peers, legacy_register_all, record, register_all,
+    flood_addresses, is_diverse, legacy_get_peers, legacy_register_all, record, register_all,
+    wait_applied_everywhere,
 };
 use support::{eventually, free_port, Cluster, NETWORK};
 
@@ -53,35 +54,22 @@ async fn listing(cluster: &Cluster, id: u64) -> Result<Vec<(PeerEntry, EntryDeta
     }
 }
 
-async fn wait_applied_everywhere(cluster: &Cluster, count: u64) -> Result<()> {
-    for id in 1..=3 {
-        eventually(
-            Duration::from_secs(180),
-            "every member applied",
-            || async move { Ok(cluster.info(id).await?.peer_count >= count) },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooded_slash_24_captures_neither_pool_and_the_pools_never_mix() -> Result<()> {
     // The native flood runs with dial-back off: twenty thousand responders would test the
     // machine, not the sampler. Legacy records never need a dial-back.
     let cluster = Cluster::start_without_dial_back(3, &[]).await?;
     let started = Instant::now();
-    let legacy: Vec<String> = (0..FLOOD)
-        .map(|i| flooded(i, 20_000))
-        .chain((0..DIVERSE).map(|i| diverse(i, 1)))
-        .collect();
-    let signed: Vec<String> = (0..FLOOD)
-        .map(|i| flooded(i, 40_000))
-        .chain((0..DIVERSE).map(|i| diverse(i, 2)))
-        .collect();
+    let legacy = flood_addresses(FLOOD, 20_000, DIVERSE, 1);
+    let signed = flood_addresses(FLOOD, 40_000, DIVERSE, 2);
     legacy_register_all(&cluster.addr(1), legacy.clone(), WRITERS).await?;
     register_all(&cluster, signed.clone(), WRITERS).await?;
-    wait_applied_everywhere(&cluster, 2 * (FLOOD + DIVERSE) as u64).await?;
+    wait_applied_everywhere(
+        &cluster,
+        2 * (FLOOD + DIVERSE) as u64,
+        Duration::from_secs(180),
+    )
+    .await?;
     eprintln!(
         "registered {} records in {:?}",
         2 * (FLOOD + DIVERSE),
@@ -169,7 +157,7 @@ async fn a_thousand_names_resolving_into_one_slash_24_count_as_one_group() -> Re
         .collect();
     register_all(&cluster, names.clone(), WRITERS).await?;
     register_all(&cluster, lonely.clone(), WRITERS).await?;
-    wait_applied_everywhere(&cluster, 1050).await?;
+    wait_applied_everywhere(&cluster, 1050, Duration::from_secs(180)).await?;
     let listed = listing(&cluster, 2).await?;
     let name_groups: BTreeSet<&str> = listed
         .iter()

@@ -13,10 +13,10 @@ use peerchain::registry::PeerEntry;
 
 use support::abuse::metric;
 use support::registrations::{
-    diverse, flooded, is_diverse, legacy_get_peers, legacy_register_all, legacy_remove,
-    register_all,
+    diverse, flood_addresses, is_diverse, legacy_get_peers, legacy_register_all, legacy_remove,
+    register_all, wait_applied_everywhere,
 };
-use support::{eventually, free_port, Cluster};
+use support::{eventually, Cluster};
 
 /// Peers in the flooded /24, per pool.
 const FLOOD: usize = 3_000;
@@ -30,16 +30,7 @@ const SAMPLES: usize = 20;
 /// serving its HTTP side port; returns the ports' addresses too.
 async fn cluster(from: u64) -> Result<(Cluster, Vec<String>)> {
     let from = from.to_string();
-    let mut cluster = Cluster::unstarted_n(3, &["--sample-reservoir-from", &from])?;
-    cluster.dial_back = false;
-    let mut https = Vec::new();
-    for m in &mut cluster.members {
-        let http = format!("127.0.0.1:{}", free_port());
-        m.extra_args.extend(["--http".to_string(), http.clone()]);
-        https.push(http);
-    }
-    cluster.start_all().await?;
-    Ok((cluster, https))
+    Cluster::start_without_dial_back_with_http(3, &["--sample-reservoir-from", &from]).await
 }
 
 /// One sample of each pool from every member.
@@ -65,26 +56,13 @@ async fn from_reservoir(https: &[String]) -> Result<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reservoir_samples_stay_subnet_fair_and_the_pools_never_mix() -> Result<()> {
     let (cluster, https) = cluster(1_000).await?;
-    let legacy: Vec<String> = (0..FLOOD)
-        .map(|i| flooded(i, 20_000))
-        .chain((0..DIVERSE).map(|i| diverse(i, 1)))
-        .collect();
-    let signed: Vec<String> = (0..FLOOD)
-        .map(|i| flooded(i, 40_000))
-        .chain((0..DIVERSE).map(|i| diverse(i, 2)))
-        .collect();
+    let legacy = flood_addresses(FLOOD, 20_000, DIVERSE, 1);
+    let signed = flood_addresses(FLOOD, 40_000, DIVERSE, 2);
     legacy_register_all(&cluster.addr(1), legacy.clone(), WRITERS).await?;
     register_all(&cluster, signed.clone(), WRITERS).await?;
     let total = 2 * (FLOOD + DIVERSE) as u64;
+    wait_applied_everywhere(&cluster, total, Duration::from_secs(120)).await?;
     let cluster = &cluster;
-    for id in 1..=3 {
-        eventually(
-            Duration::from_secs(120),
-            "every member applied",
-            || async move { Ok(cluster.info(id).await?.peer_count >= total) },
-        )
-        .await?;
-    }
     // Ask once on every member so that each draws its reservoirs, then wait for them.
     ask_everywhere(cluster).await?;
     eventually(Duration::from_secs(10), "reservoirs drawn", || async {

@@ -117,6 +117,24 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Like [`Self::start_without_dial_back`], with every member serving its HTTP side port;
+    /// returns those ports' addresses too, in member order.
+    pub async fn start_without_dial_back_with_http(
+        n: u64,
+        extra: &[&str],
+    ) -> Result<(Self, Vec<String>)> {
+        let mut cluster = Self::unstarted_n(n, extra)?;
+        cluster.dial_back = false;
+        let mut http = Vec::new();
+        for m in &mut cluster.members {
+            let addr = format!("127.0.0.1:{}", free_port());
+            m.extra_args.extend(["--http".to_string(), addr.clone()]);
+            http.push(addr);
+        }
+        cluster.start_all().await?;
+        Ok((cluster, http))
+    }
+
     /// Like [`Self::start`], but member `i + 1` listens on `addrs[i]` (e.g. a fixed port).
     pub async fn start_with_addrs(addrs: Vec<String>, extra: &[&str]) -> Result<Self> {
         let mut cluster = Self::unstarted(addrs, extra)?;

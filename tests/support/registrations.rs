@@ -21,6 +21,30 @@ pub fn diverse(i: usize, host: u8) -> String {
     format!("127.{}.0.{host}:7000", 10 + i)
 }
 
+/// `flood` addresses in the flooded /24 (ports from `port_base`), then `diverse` with a /16
+/// each (host `host`).
+pub fn flood_addresses(flood: usize, port_base: usize, diverse_n: usize, host: u8) -> Vec<String> {
+    (0..flood)
+        .map(|i| flooded(i, port_base))
+        .chain((0..diverse_n).map(|i| diverse(i, host)))
+        .collect()
+}
+
+/// Waits until every member of a 3-member `cluster` has applied at least `count` records.
+pub async fn wait_applied_everywhere(
+    cluster: &Cluster,
+    count: u64,
+    within: Duration,
+) -> Result<()> {
+    for id in 1..=3 {
+        super::eventually(within, "every member applied", || async move {
+            Ok(cluster.info(id).await?.peer_count >= count)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// Whether `address` is outside the flooded /24.
 pub fn is_diverse(address: &str) -> bool {
     !address.starts_with("127.9.9.")
