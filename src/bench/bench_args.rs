@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// with the records of an earlier run (each address is held by its node).
     #[arg(long, default_value_t = 0)]
     pub first_record: u64,
+    /// After the native registrations, every node renews its record once (the same address,
+    /// a higher seq), timed as its own phase: a live registry's steady write load.
+    #[arg(long)]
+    pub renewals: bool,
     /// Connections the native registrations are spread over.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
@@ -65,6 +69,7 @@ pub struct BenchConfig {
     pub member_args: Vec<String>,
     pub records: u64,
     pub first_record: u64,
+    pub renewals: bool,
     pub connections: usize,
     pub in_flight: usize,
     pub legacy: u64,
@@ -85,6 +90,7 @@ impl BenchArgs {
             member_args: self.member_args,
             records: self.records,
             first_record: self.first_record,
+            renewals: self.renewals,
             connections: self.connections,
             in_flight: self.in_flight,
             legacy: self.legacy,

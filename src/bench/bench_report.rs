@@ -179,6 +179,8 @@ pub struct ReadFigures {
 pub struct BenchReport {
     pub targets: Vec<String>,
     pub native: Option<WriteFigures>,
+    /// The same nodes renewing their records (same address, higher seq).
+    pub renewals: Option<WriteFigures>,
     pub legacy: Option<WriteFigures>,
     pub reads: Option<ReadFigures>,
     pub member_rss_kib: Vec<u64>,
@@ -206,6 +208,7 @@ impl BenchReport {
         Self {
             targets: targets.to_vec(),
             native: None,
+            renewals: None,
             legacy: None,
             reads: None,
             member_rss_kib: Vec::new(),
@@ -225,6 +228,11 @@ impl BenchReport {
                 "native signed registrations (pipelined)",
                 "native",
                 &mut self.native,
+            ),
+            (
+                "native renewals by the same nodes",
+                "renew",
+                &mut self.renewals,
             ),
             (
                 "chapter REGISTER (one connection each)",

@@ -77,9 +77,10 @@ async fn run_phases(
     report: &mut BenchReport,
 ) -> Result<(), BenchError> {
     if config.records > 0 {
-        let (figures, verify_per_s) = native_load::run(config, targets).await?;
-        report.native = Some(figures);
-        report.verify_per_s = Some(verify_per_s);
+        let figures = native_load::run(config, targets).await?;
+        report.native = Some(figures.registrations);
+        report.renewals = figures.renewals;
+        report.verify_per_s = Some(figures.verify_per_s);
     }
     if config.legacy > 0 {
         report.legacy = Some(legacy_load::run(config, &targets[0]).await?);

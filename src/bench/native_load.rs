@@ -36,23 +36,31 @@ pub fn bench_address(i: u64, port: u16) -> String {
     )
 }
 
-/// `n` records of fresh identities, signed on every core before the clock starts.
-fn presign(first: u64, n: u64, network_id: &str) -> Vec<PeerRecord> {
+/// `n` records of fresh identities, signed on every core before the clock starts, with the
+/// identities too when `keep` (for a renewal phase), else an empty list.
+fn presign(
+    first: u64,
+    n: u64,
+    network_id: &str,
+    keep: bool,
+) -> (Vec<PeerRecord>, Vec<NodeIdentity>) {
     let threads = std::thread::available_parallelism().map_or(2, |c| c.get()) as u64;
     let now = crate::unix_ms();
-    let chunks: Vec<Vec<PeerRecord>> = std::thread::scope(|s| {
+    let chunks: Vec<Vec<(PeerRecord, Option<NodeIdentity>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
                     (t..n)
                         .step_by(threads as usize)
                         .map(|i| {
-                            NodeIdentity::generate().sign_record(
+                            let id = NodeIdentity::generate();
+                            let record = id.sign_record(
                                 network_id,
                                 &bench_address(first + i, 7000),
                                 now,
                                 now + RECORD_TTL_MS,
-                            )
+                            );
+                            (record, keep.then_some(id))
                         })
                         .collect()
                 })
@@ -63,7 +71,35 @@ fn presign(first: u64, n: u64, network_id: &str) -> Vec<PeerRecord> {
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    chunks.into_iter().flatten().collect()
+    let mut records = Vec::with_capacity(n as usize);
+    let mut ids = Vec::new();
+    for (record, id) in chunks.into_iter().flatten() {
+        records.push(record);
+        ids.extend(id);
+    }
+    (records, ids)
+}
+
+/// The renewals of `records` by their own `ids`: the same address, a higher seq and a later
+/// expiry, signed on every core before the clock starts.
+fn sign_renewals(
+    records: &[PeerRecord],
+    ids: &[NodeIdentity],
+    network_id: &str,
+) -> Vec<PeerRecord> {
+    let now = crate::unix_ms();
+    records
+        .iter()
+        .zip(ids)
+        .map(|(r, id)| {
+            id.sign_record(
+                network_id,
+                &r.address,
+                r.seq.max(now).saturating_add(1),
+                now + RECORD_TTL_MS,
+            )
+        })
+        .collect()
 }
 
 /// Signatures the verification ceiling is measured on (or all the records, if fewer).
@@ -95,23 +131,29 @@ fn verify_rates(records: &[PeerRecord], network_id: &str) -> (f64, f64) {
     (alone, batched)
 }
 
-/// Runs the phase against `targets` (connections are spread over them round-robin); returns
-/// its figures and the one-core verification rates (alone, batched) measured on the same
-/// records.
+/// What the native phases measured.
+pub struct NativeFigures {
+    pub registrations: WriteFigures,
+    /// The same nodes renewing their records, if asked for.
+    pub renewals: Option<WriteFigures>,
+    /// One core's verification rates (alone, batched) on the same records.
+    pub verify_per_s: (f64, f64),
+}
+
+/// Runs the phase against `targets` (connections are spread over them round-robin), then,
+/// with `config.renewals`, the renewal of every record by its node.
 ///
 /// # Errors
 /// Connection set-up errors.
-pub async fn run(
-    config: &BenchConfig,
-    targets: &[String],
-) -> Result<(WriteFigures, (f64, f64)), BenchError> {
-    let (first, n, network) = (
+pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<NativeFigures, BenchError> {
+    let (first, n, network, keep) = (
         config.first_record,
         config.records,
         config.network_id.clone(),
+        config.renewals,
     );
     let signing = Instant::now();
-    let records = tokio::task::spawn_blocking(move || presign(first, n, &network))
+    let (records, ids) = tokio::task::spawn_blocking(move || presign(first, n, &network, keep))
         .await
         .map_err(|e| BenchError::Setup(format!("signing records: {e}")))?;
     eprintln!(
@@ -126,6 +168,38 @@ pub async fn run(
     })
     .await
     .map_err(|e| BenchError::Setup(format!("verifying records: {e}")))?;
+    let renewals = if keep {
+        let network = config.network_id.clone();
+        let from = records.clone();
+        Some(
+            tokio::task::spawn_blocking(move || sign_renewals(&from, &ids, &network))
+                .await
+                .map_err(|e| BenchError::Setup(format!("signing renewals: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let registrations = pipelined(config, targets, "native", records).await?;
+    let renewals = match renewals {
+        Some(r) => Some(pipelined(config, targets, "renew", r).await?),
+        None => None,
+    };
+    Ok(NativeFigures {
+        registrations,
+        renewals,
+        verify_per_s,
+    })
+}
+
+/// Sends `records` over `config.connections` connections, `config.in_flight` outstanding on
+/// each, with a progress line named `phase`.
+async fn pipelined(
+    config: &BenchConfig,
+    targets: &[String],
+    phase: &'static str,
+    records: Vec<PeerRecord>,
+) -> Result<WriteFigures, BenchError> {
+    let n = records.len() as u64;
     let mut per_conn: Vec<Vec<PeerRecord>> = vec![Vec::new(); config.connections];
     for (i, r) in records.into_iter().enumerate() {
         per_conn[i % config.connections].push(r);
@@ -139,16 +213,13 @@ pub async fn run(
         let _ = s.set_nodelay(true);
         streams.push(s);
     }
-    let progress = Progress::start("native", n);
+    let progress = Progress::start(phase, n);
     let tasks: Vec<_> = streams
         .into_iter()
         .zip(per_conn)
         .map(|(s, recs)| tokio::spawn(drive(s, recs, config.in_flight, progress.clone())))
         .collect();
-    Ok((
-        WriteFigures::collect(n, &progress, tasks).await,
-        verify_per_s,
-    ))
+    Ok(WriteFigures::collect(n, &progress, tasks).await)
 }
 
 /// One connection: a writer that keeps `in_flight` requests outstanding and a reader that

@@ -97,8 +97,14 @@ impl<'t> EntryStore<'t> {
             Some((o, slot)) if o.pool() == stored.pool() && o.group == stored.group => Some(*slot),
             _ => None,
         };
+        // A renewal by the same owner (the same node, or a legacy record from the same IP)
+        // keeps its owner rows too: rewriting a node row at a random key costs a B-tree
+        // leaf written per renewal, for a row that does not change.
+        let same_owner = old
+            .as_ref()
+            .is_some_and(|(o, _)| same_owner(&o.entry, &stored.entry));
         if let Some((old, slot)) = &old {
-            self.unindex(address, old, *slot, kept_slot.is_none())?;
+            self.unindex(address, old, *slot, kept_slot.is_none(), !same_owner)?;
         }
         let slot = match (kept_slot, stored.pool()) {
             (Some(slot), _) => slot,
@@ -112,6 +118,7 @@ impl<'t> EntryStore<'t> {
             .insert((stored.entry.expires_at_ms(), address), ())
             .map_err(RegistryError::db)?;
         match &stored.entry {
+            _ if same_owner => {}
             PeerEntry::Signed(rec) => {
                 self.by_node
                     .insert(rec.node_id.0.as_slice(), address)
@@ -138,7 +145,7 @@ impl<'t> EntryStore<'t> {
         let Some((old, slot)) = self.get_with_slot(address)? else {
             return Ok(false);
         };
-        self.unindex(address, &old, slot, true)?;
+        self.unindex(address, &old, slot, true, true)?;
         self.peers.remove(address).map_err(RegistryError::db)?;
         self.bump_count(-1)?;
         Ok(true)
@@ -163,19 +170,22 @@ impl<'t> EntryStore<'t> {
         Ok((due, more))
     }
 
-    /// Removes the index rows of `old`, the entry at `address` (not the entry itself), and,
-    /// if `from_groups`, its `slot` in the group index.
+    /// Removes the index rows of `old`, the entry at `address` (not the entry itself): its
+    /// owner rows (node row, legacy count) if `owner_rows`, and its `slot` in the group
+    /// index if `from_groups`.
     fn unindex(
         &mut self,
         address: &str,
         old: &StoredEntry,
         slot: Option<u64>,
         from_groups: bool,
+        owner_rows: bool,
     ) -> Result<(), RegistryError> {
         self.by_expiry
             .remove((old.entry.expires_at_ms(), address))
             .map_err(RegistryError::db)?;
         match &old.entry {
+            _ if !owner_rows => {}
             PeerEntry::Signed(rec) => {
                 let key = rec.node_id.0.as_slice();
                 if self.node_address(key)?.as_deref() == Some(address) {
@@ -223,5 +233,15 @@ impl<'t> EntryStore<'t> {
             .insert(PEER_COUNT, next)
             .map_err(RegistryError::db)?;
         Ok(())
+    }
+}
+
+/// Whether `new` replaces `old` (at the same address) for the same owner: the same node's
+/// signed record, or a legacy record registered from the same IP.
+fn same_owner(old: &PeerEntry, new: &PeerEntry) -> bool {
+    match (old, new) {
+        (PeerEntry::Signed(o), PeerEntry::Signed(n)) => o.node_id == n.node_id,
+        (PeerEntry::Legacy(o), PeerEntry::Legacy(n)) => o.registered_from == n.registered_from,
+        _ => false,
     }
 }

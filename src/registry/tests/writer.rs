@@ -47,6 +47,46 @@ fn a_node_holds_one_record_and_moving_drops_the_old_one() {
 }
 
 #[test]
+fn renewals_in_place_keep_the_node_row_so_a_later_move_still_drops_the_old_address() {
+    let f = Fixture::new();
+    let id = NodeIdentity::generate();
+    let at = |addr: &str, seq| RegistryCommand::Register(id.sign_record(NET, addr, seq, 1_000));
+    f.apply(0, at("a:1", 1));
+    for seq in 2..5 {
+        assert_eq!(
+            f.apply(0, at("a:1", seq)),
+            CommandOutcome::Registered {
+                replaced: true,
+                moved_from: None
+            }
+        );
+    }
+    assert_eq!(
+        f.apply(0, at("b:1", 5)),
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: Some("a:1".into())
+        }
+    );
+    assert!(f.read(|r| r.get("a:1").expect("get")).is_none());
+    assert_eq!(f.read(|r| r.count().expect("count")), 1);
+    // Another node may now take a:1, and the first node's move back finds its row at b:1.
+    let other = NodeIdentity::generate();
+    f.apply(
+        0,
+        RegistryCommand::Register(other.sign_record(NET, "a:1", 1, 1_000)),
+    );
+    assert_eq!(
+        f.apply(0, at("c:1", 6)),
+        CommandOutcome::Registered {
+            replaced: false,
+            moved_from: Some("b:1".into())
+        }
+    );
+    assert_eq!(f.read(|r| r.count().expect("count")), 2);
+}
+
+#[test]
 fn live_signed_records_belong_to_their_owner_until_expiry() {
     let f = Fixture::new();
     let (a, b) = (NodeIdentity::generate(), NodeIdentity::generate());
