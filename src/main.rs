@@ -115,16 +115,26 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    match cli.command {
+    let result = match cli.command {
         Command::Node(args) => run_node(args),
         Command::Bootstrap(args) => run_bootstrap(args),
         Command::Devnet(args) => on_tokio(run_devnet(args)),
         Command::Ctl(args) => on_tokio(run_ctl(args)),
         Command::Health(args) => on_tokio(run_health(args)),
         Command::Bench(args) => on_tokio(run_bench(args)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with every cause. Returning the error from `main` would print its
+            // `Debug` form, which adds a stack trace whenever `RUST_BACKTRACE` is set: noise
+            // for an operator whose port is taken or whose file is missing.
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

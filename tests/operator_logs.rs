@@ -161,3 +161,42 @@ async fn json_log_format_gives_one_object_a_line() -> Result<()> {
     ensure!(count >= 2, "only {count} log lines");
     Ok(())
 }
+
+/// A member whose port is taken exits with one line naming the address and the cause, and
+/// no stack trace even where `RUST_BACKTRACE` is set (as on many CI machines).
+#[test]
+fn a_member_that_cannot_start_says_why_in_one_line() -> Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = taken.local_addr()?.to_string();
+    let dir = tempfile::tempdir()?;
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, support::SECRET)?;
+    let out = std::process::Command::new(support::binary())
+        .args(["bootstrap", "--id", "1", "--listen", &addr])
+        .args(["--initial-cluster", &format!("1={addr}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("m1"))
+        .arg("--cluster-secret-file")
+        .arg(&secret)
+        .env("RUST_BACKTRACE", "1")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "it started on a taken port: {stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error: "))
+        .collect();
+    ensure!(errors.len() == 1, "{stderr}");
+    ensure!(
+        errors[0].contains(&addr) && errors[0].to_lowercase().contains("in use"),
+        "{stderr}"
+    );
+    ensure!(
+        !stderr.contains("backtrace") && !stderr.contains("Caused by"),
+        "{stderr}"
+    );
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! Samples of a large registry come from a reservoir drawn ahead (`sample_reservoir_from`,
 //! lowered here so that a few thousand records count as large), against real `peerchain
 //! bootstrap` processes: the samples stay subnet-fair in both pools, the pools never mix,
-//! and what is removed or registered shows within seconds.
+//! what is removed or registered shows within seconds, and a quiet spell does not leave the
+//! next requests to draw their own samples.
 
 mod support;
 
@@ -181,5 +182,56 @@ async fn removed_records_leave_and_new_ones_enter_reservoir_samples_within_secon
     }
     let served = metric(&https[1], "peerchain_get_peers_from_reservoir_total").await?;
     ensure!(served >= 10.0, "only {served} samples from the reservoir");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_quiet_spell_the_first_request_refreshes_the_reservoir_for_the_next() -> Result<()>
+{
+    let (cluster, https) = cluster(10).await?;
+    let peers: Vec<String> = (0..60).map(|i| diverse(i, 1)).collect();
+    legacy_register_all(&cluster.addr(1), peers, 4).await?;
+    let member = cluster.addr(2);
+    let served = || metric(&https[1], "peerchain_get_peers_from_reservoir_total");
+    eventually(Duration::from_secs(20), "the reservoir in use", || async {
+        legacy_get_peers(&member).await?;
+        Ok(served().await? >= 1.0)
+    })
+    .await?;
+    // Twice: the drawing task's own tick (once a second) lands this soon after the pause now
+    // and then by chance, never twice in a row.
+    for round in 1..=2 {
+        // Longer than a reservoir is used for plus the round the last request asked for: the
+        // next request finds it stale and draws its own sample.
+        tokio::time::sleep(Duration::from_millis(4_500)).await;
+        let before = served().await?;
+        ensure!(
+            legacy_get_peers(&member).await?.len() == 60,
+            "not all served"
+        );
+        ensure!(
+            served().await? == before,
+            "round {round}: a stale reservoir was used"
+        );
+        let started = std::time::Instant::now();
+        loop {
+            ensure!(
+                legacy_get_peers(&member).await?.len() == 60,
+                "not all served"
+            );
+            if served().await? > before {
+                break;
+            }
+            ensure!(
+                started.elapsed() < Duration::from_millis(300),
+                "round {round}: no request was served from a reservoir within 300 ms of the \
+                 first one after the pause (the next tick was still to come)"
+            );
+        }
+        eprintln!(
+            "round {round}: a fresh reservoir after {:?}",
+            started.elapsed()
+        );
+    }
     Ok(())
 }

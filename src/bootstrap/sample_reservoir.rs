@@ -6,8 +6,8 @@
 //! newcomers it does not know, and 200 sources at their request quota would ask for far
 //! more than two cores can draw. So once the registry holds `sample_reservoir_from` entries,
 //! a background task draws [`RESERVOIR_SIZE`] entries per pool with the same subnet-fair
-//! sampler, about once a second while samples are asked for, and each request takes its
-//! sample from that: one entry per coarse subnet group first, as the sampler would, in a
+//! sampler, about once a second while samples are asked for (and at once when a request
+//! finds it stale after a quiet spell), and each request takes its sample from that: one entry per coarse subnet group first, as the sampler would, in a
 //! random order, leaving out the excluded and the expired (judged at the request's time).
 //!
 //! The price is freshness: a record registered in the last second or two may not be drawn
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rand::seq::index;
 use rand::Rng;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::ClusterClock;
@@ -54,6 +55,10 @@ pub struct SampleReservoir {
     from_entries: u64,
     node: Slot,
     legacy: Slot,
+    /// The registry held `from_entries` at the last count.
+    large: AtomicBool,
+    /// Wakes the drawing task before its tick: a request found no fresh reservoir.
+    wake: Notify,
 }
 
 impl SampleReservoir {
@@ -62,6 +67,8 @@ impl SampleReservoir {
             from_entries,
             node: Slot::default(),
             legacy: Slot::default(),
+            large: AtomicBool::new(false),
+            wake: Notify::new(),
         }
     }
 
@@ -73,18 +80,27 @@ impl SampleReservoir {
     }
 
     /// The reservoir of `pool` if one was drawn within [`MAX_AGE`]; either way the pool is
-    /// marked as asked for, so that the next round draws it.
+    /// marked as asked for, so that the next round draws it. A large registry's request that
+    /// finds none starts that round now instead of at the next tick: after a quiet spell the
+    /// first second of requests would otherwise all draw their own samples. The wake-ups
+    /// coalesce, and a round leaves the reservoir fresh, so this draws at most once per
+    /// [`MAX_AGE`] beyond the ticks however many requests arrive.
     pub fn fresh(&self, pool: Pool) -> Option<Arc<Vec<PeerEntry>>> {
         if self.from_entries == 0 {
             return None;
         }
         let slot = self.slot(pool);
         slot.wanted.store(true, Ordering::Relaxed);
-        let drawn = slot.drawn.lock().ok()?;
-        drawn
-            .as_ref()
-            .filter(|d| d.at.elapsed() <= MAX_AGE)
-            .map(|d| d.entries.clone())
+        let found = slot.drawn.lock().ok().and_then(|drawn| {
+            drawn
+                .as_ref()
+                .filter(|d| d.at.elapsed() <= MAX_AGE)
+                .map(|d| d.entries.clone())
+        });
+        if found.is_none() && self.large.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+        found
     }
 
     /// Draws the reservoirs that were asked for, every [`REFRESH_EVERY`], while the registry
@@ -104,6 +120,7 @@ impl SampleReservoir {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
+                () = self.wake.notified() => {}
             }
             let large = match registry.read(|r| r.count()).await {
                 Ok(n) => n >= self.from_entries,
@@ -112,6 +129,7 @@ impl SampleReservoir {
                     false
                 }
             };
+            self.large.store(large, Ordering::Relaxed);
             for pool in [Pool::Node, Pool::Legacy] {
                 let slot = self.slot(pool);
                 if !large {
