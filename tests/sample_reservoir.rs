@@ -198,8 +198,8 @@ async fn after_a_quiet_spell_the_first_request_refreshes_the_reservoir_for_the_n
         Ok(served().await? >= 1.0)
     })
     .await?;
-    // Twice: the drawing task's own tick (once a second) lands this soon after the pause now
-    // and then by chance, never twice in a row.
+    // Twice: the drawing task's own tick (once a second) lands within 300 ms of the pause
+    // now and then by chance, rarely twice in a row.
     for round in 1..=2 {
         // Longer than a reservoir is used for plus the round the last request asked for: the
         // next request finds it stale and draws its own sample.

@@ -36,17 +36,18 @@ pub fn bench_address(i: u64, port: u16) -> String {
     )
 }
 
-/// `n` records of fresh identities, signed on every core before the clock starts, with the
-/// identities too when `keep` (for a renewal phase), else an empty list.
+/// `n` records of fresh identities, signed on every core before the clock starts; with
+/// `renewals`, each node's renewal too (the same address, a higher seq, a later expiry),
+/// else an empty list.
 fn presign(
     first: u64,
     n: u64,
     network_id: &str,
-    keep: bool,
-) -> (Vec<PeerRecord>, Vec<NodeIdentity>) {
+    renewals: bool,
+) -> (Vec<PeerRecord>, Vec<PeerRecord>) {
     let threads = std::thread::available_parallelism().map_or(2, |c| c.get()) as u64;
     let now = crate::unix_ms();
-    let chunks: Vec<Vec<(PeerRecord, Option<NodeIdentity>)>> = std::thread::scope(|s| {
+    let chunks: Vec<Vec<(PeerRecord, Option<PeerRecord>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
@@ -54,13 +55,11 @@ fn presign(
                         .step_by(threads as usize)
                         .map(|i| {
                             let id = NodeIdentity::generate();
-                            let record = id.sign_record(
-                                network_id,
-                                &bench_address(first + i, 7000),
-                                now,
-                                now + RECORD_TTL_MS,
-                            );
-                            (record, keep.then_some(id))
+                            let address = bench_address(first + i, 7000);
+                            let sign =
+                                |seq, ttl| id.sign_record(network_id, &address, seq, now + ttl);
+                            let renewal = renewals.then(|| sign(now + 1, 2 * RECORD_TTL_MS));
+                            (sign(now, RECORD_TTL_MS), renewal)
                         })
                         .collect()
                 })
@@ -72,34 +71,12 @@ fn presign(
             .collect()
     });
     let mut records = Vec::with_capacity(n as usize);
-    let mut ids = Vec::new();
-    for (record, id) in chunks.into_iter().flatten() {
+    let mut renewed = Vec::new();
+    for (record, renewal) in chunks.into_iter().flatten() {
         records.push(record);
-        ids.extend(id);
+        renewed.extend(renewal);
     }
-    (records, ids)
-}
-
-/// The renewals of `records` by their own `ids`: the same address, a higher seq and a later
-/// expiry, signed on every core before the clock starts.
-fn sign_renewals(
-    records: &[PeerRecord],
-    ids: &[NodeIdentity],
-    network_id: &str,
-) -> Vec<PeerRecord> {
-    let now = crate::unix_ms();
-    records
-        .iter()
-        .zip(ids)
-        .map(|(r, id)| {
-            id.sign_record(
-                network_id,
-                &r.address,
-                r.seq.max(now).saturating_add(1),
-                now + RECORD_TTL_MS,
-            )
-        })
-        .collect()
+    (records, renewed)
 }
 
 /// Signatures the verification ceiling is measured on (or all the records, if fewer).
@@ -146,19 +123,21 @@ pub struct NativeFigures {
 /// # Errors
 /// Connection set-up errors.
 pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<NativeFigures, BenchError> {
-    let (first, n, network, keep) = (
+    let (first, n, network, renewals) = (
         config.first_record,
         config.records,
         config.network_id.clone(),
         config.renewals,
     );
     let signing = Instant::now();
-    let (records, ids) = tokio::task::spawn_blocking(move || presign(first, n, &network, keep))
-        .await
-        .map_err(|e| BenchError::Setup(format!("signing records: {e}")))?;
+    let (records, renewed) =
+        tokio::task::spawn_blocking(move || presign(first, n, &network, renewals))
+            .await
+            .map_err(|e| BenchError::Setup(format!("signing records: {e}")))?;
     eprintln!(
-        "bench native: {} records signed in {:.2} s (not timed)",
+        "bench native: {} records{} signed in {:.2} s (not timed)",
         records.len(),
+        if renewals { " and their renewals" } else { "" },
         signing.elapsed().as_secs_f64()
     );
     let network = config.network_id.clone();
@@ -168,21 +147,11 @@ pub async fn run(config: &BenchConfig, targets: &[String]) -> Result<NativeFigur
     })
     .await
     .map_err(|e| BenchError::Setup(format!("verifying records: {e}")))?;
-    let renewals = if keep {
-        let network = config.network_id.clone();
-        let from = records.clone();
-        Some(
-            tokio::task::spawn_blocking(move || sign_renewals(&from, &ids, &network))
-                .await
-                .map_err(|e| BenchError::Setup(format!("signing renewals: {e}")))?,
-        )
+    let registrations = pipelined(config, targets, "native", records).await?;
+    let renewals = if renewals {
+        Some(pipelined(config, targets, "renew", renewed).await?)
     } else {
         None
-    };
-    let registrations = pipelined(config, targets, "native", records).await?;
-    let renewals = match renewals {
-        Some(r) => Some(pipelined(config, targets, "renew", r).await?),
-        None => None,
     };
     Ok(NativeFigures {
         registrations,

@@ -7,8 +7,9 @@
 //! more than two cores can draw. So once the registry holds `sample_reservoir_from` entries,
 //! a background task draws [`RESERVOIR_SIZE`] entries per pool with the same subnet-fair
 //! sampler, about once a second while samples are asked for (and at once when a request
-//! finds it stale after a quiet spell), and each request takes its sample from that: one entry per coarse subnet group first, as the sampler would, in a
-//! random order, leaving out the excluded and the expired (judged at the request's time).
+//! finds it stale after a quiet spell), and each request takes its sample from that: one
+//! entry per coarse subnet group first, as the sampler would, in a random order, leaving
+//! out the excluded and the expired (judged at the request's time).
 //!
 //! The price is freshness: a record registered in the last second or two may not be drawn
 //! yet, and a removed one may still be served for as long (expired ones never are). A
